@@ -1,0 +1,5 @@
+"""segpipe: the segment-lifecycle pipeline over Postgres."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

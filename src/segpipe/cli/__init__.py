@@ -1,0 +1,1 @@
+"""The command line: the outermost shell over segpipe's domain functions."""

@@ -1,0 +1,15 @@
+"""Registers every command module on the app; a module exposes `register(app)`."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# Each name is a module of segpipe.cli with a `register(app: typer.Typer)` function.
+MODULES: tuple[str, ...] = ()
+
+
+def register(app: typer.Typer) -> None:
+    for name in MODULES:
+        importlib.import_module(f"segpipe.cli.{name}").register(app)

@@ -1,0 +1,24 @@
+"""The `segpipe` command: assembles the command groups; each lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from segpipe.cli import commands
+
+app = typer.Typer(
+    name="segpipe",
+    help="Segment-lifecycle pipeline over Postgres: load, apply, refresh, lifecycle, audited deletion.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+commands.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Database access: engine and connections, embedded server, migrations, table definitions."""

@@ -1,0 +1,1 @@
+"""Audited bulk profile deletion."""

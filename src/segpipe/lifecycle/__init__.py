@@ -1,0 +1,1 @@
+"""Segment lifecycle: usage, inactivity, archive, clone, rename, protected delete."""

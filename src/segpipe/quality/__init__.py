@@ -1,0 +1,1 @@
+"""Data-quality gates built on Great Expectations (imported lazily)."""

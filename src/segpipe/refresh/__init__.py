@@ -1,0 +1,1 @@
+"""Refresh engine: dependency order, membership by diff, run history, locks, audience snapshots."""

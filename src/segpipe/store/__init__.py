@@ -1,0 +1,1 @@
+"""Repositories: (conn, ...) -> typed rows, one module per table group, no business rules."""

@@ -1,0 +1,46 @@
+"""The two ways segpipe reads a time from text.
+
+- `parse_timestamp`: input files, `--as-of`, `before`/`after` values. ISO-8601 date-time; without an offset it
+  is UTC. A bare date means midnight UTC.
+- `strict_time`: attribute *values* in rules (contract §4). A time only when it is a full ISO-8601 date-time
+  with `Z` or `±hh:mm` (optional fraction) and a real calendar date; anything else is a plain string.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+STRICT_TIME_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+)
+_LOOSE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an input timestamp; raises ValueError with a short reason."""
+    value = text.strip()
+    if not _LOOSE_RE.match(value):
+        raise ValueError(f"not an ISO-8601 date-time: {text!r}")
+    if value[-1] in "Zz":
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a valid date-time: {text!r}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def strict_time(value: object) -> datetime | None:
+    """The time an attribute value denotes under the rule semantics, or None when it is not a time."""
+    if not isinstance(value, str) or not STRICT_TIME_RE.match(value):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""Thin Prefect tasks: each opens a connection and calls one segpipe function."""

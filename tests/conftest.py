@@ -1,0 +1,107 @@
+"""Real-Postgres fixtures: every test module gets its own database, cloned from a migrated template.
+
+`SEGPIPE_TEST_DATABASE_URL` points at a server to use (any database on it; segpipe creates its own);
+without it the embedded server is started under a temporary SEGPIPE_HOME.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+from typer.testing import CliRunner
+
+from segpipe.config import Settings
+from segpipe.db.engine import get_engine, normalize_url
+
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a maintenance database on the test server (the configured one, or the embedded one)."""
+    configured = os.environ.get("SEGPIPE_TEST_DATABASE_URL")
+    if configured:
+        return normalize_url(configured)
+    from segpipe.db import embedded
+
+    home = Path(os.environ.get("SEGPIPE_TEST_HOME") or tmp_path_factory.mktemp("segpipe-home"))
+    return embedded.ensure_running(home).url
+
+
+def _admin(server_url: str) -> Engine:
+    return sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+def _database_url(server_url: str, name: str) -> str:
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def template_db(server_url: str) -> Iterator[str]:
+    """A migrated database used as the template of every test database."""
+    name = f"segpipe_tpl_{uuid.uuid4().hex[:10]}"
+    admin = _admin(server_url)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = get_engine(Settings(database_url=_database_url(server_url, name)))
+    engine.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _fresh_database(server_url: str, template: str) -> str:
+    name = f"segpipe_t_{uuid.uuid4().hex[:12]}"
+    admin = _admin(server_url)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    admin.dispose()
+    return name
+
+
+def _drop_database(server_url: str, name: str) -> None:
+    admin = _admin(server_url)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def db_url(server_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for this test module."""
+    name = _fresh_database(server_url, template_db)
+    yield _database_url(server_url, name)
+    _drop_database(server_url, name)
+
+
+@pytest.fixture(scope="module")
+def settings(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(database_url=db_url, home=tmp_path_factory.mktemp("home"))
+
+
+@pytest.fixture(scope="module")
+def engine(settings: Settings) -> Engine:
+    return get_engine(settings)
+
+
+@pytest.fixture()
+def cli(db_url: str, settings: Settings):
+    """Run the real `segpipe` command (in-process) against this module's database; returns the Result."""
+    from segpipe.cli.main import app
+
+    runner = CliRunner()
+    env = {"SEGPIPE_DATABASE_URL": db_url, "SEGPIPE_HOME": str(settings.home)}
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(app, [str(a) for a in args], env=env, input=input, catch_exceptions=False)
+
+    return run
