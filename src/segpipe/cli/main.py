@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from segpipe.cli import commands
+from segpipe.cli.groups import GROUPS
 
 app = typer.Typer(
     name="segpipe",
@@ -14,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 commands.register(app)
+for _name, _group in GROUPS.items():
+    app.add_typer(_group, name=_name)
 
 
 def main() -> None:
