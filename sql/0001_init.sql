@@ -77,6 +77,7 @@ CREATE TABLE segpipe.segments (
     member_count          bigint,
     last_refreshed_at     timestamptz,
     last_refresh_as_of    timestamptz,
+    refreshed_data_version bigint,
     activate_at           timestamptz,
     deactivate_at         timestamptz,
     CONSTRAINT segments_name_key UNIQUE (name)
@@ -277,6 +278,10 @@ CREATE TRIGGER deletion_audit_no_truncate BEFORE TRUNCATE ON segpipe.deletion_au
     FOR EACH STATEMENT EXECUTE FUNCTION segpipe.refuse_change();
 CREATE TRIGGER grant_audit_append_only BEFORE UPDATE OR DELETE ON segpipe.grant_audit
     FOR EACH ROW EXECUTE FUNCTION segpipe.refuse_change();
+
+-- Bumped (nextval) by every write to customer data (load, identify, track, deletion): a refresh records the value
+-- it saw, so a dependency computed at the same as_of with no data change since need not be computed again.
+CREATE SEQUENCE segpipe.data_version;
 
 -- Settings kept by segpipe itself (e.g. the salt for hashed external ids in the deletion audit).
 CREATE TABLE segpipe.settings (

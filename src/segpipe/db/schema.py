@@ -83,6 +83,7 @@ segments = sa.Table(
     sa.Column("member_count", sa.BigInteger),
     sa.Column("last_refreshed_at", TS),
     sa.Column("last_refresh_as_of", TS),
+    sa.Column("refreshed_data_version", sa.BigInteger),
     sa.Column("activate_at", TS),
     sa.Column("deactivate_at", TS),
 )
@@ -267,6 +268,8 @@ deletion_audit = sa.Table(
     sa.Column("step", sa.Text, nullable=False),
     sa.Column("detail", JSONB, nullable=False),
 )
+
+data_version = sa.Sequence("data_version", metadata=metadata)
 
 settings = sa.Table(
     "settings",

@@ -31,6 +31,7 @@ class SegmentRow:
     member_count: int | None
     last_refreshed_at: datetime | None
     last_refresh_as_of: datetime | None
+    refreshed_data_version: int | None
     activate_at: datetime | None
     deactivate_at: datetime | None
 
