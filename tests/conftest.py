@@ -105,3 +105,22 @@ def cli(db_url: str, settings: Settings):
         return runner.invoke(app, [str(a) for a in args], env=env, input=input, catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real Prefect server for this test session; flows run against it (see tests/prefect_server.py)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    from tests.prefect_server import start_prefect_server
+
+    for server in start_prefect_server(tmp_path_factory.mktemp("prefect-home")):
+        saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
+        os.environ.update(server.env())
+        with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_HOME: server.home}):
+            yield server
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
