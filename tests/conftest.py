@@ -25,15 +25,19 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """URL of a maintenance database on the test server (the configured one, or the embedded one)."""
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a maintenance database on the test server (the configured one, or an embedded one we own)."""
     configured = os.environ.get("SEGPIPE_TEST_DATABASE_URL")
     if configured:
-        return normalize_url(configured)
+        yield normalize_url(configured)
+        return
     from segpipe.db import embedded
 
-    home = Path(os.environ.get("SEGPIPE_TEST_HOME") or tmp_path_factory.mktemp("segpipe-home"))
-    return embedded.ensure_running(home).url
+    chosen = os.environ.get("SEGPIPE_TEST_HOME")
+    home = Path(chosen or tmp_path_factory.mktemp("segpipe-home"))
+    yield embedded.ensure_running(home).url
+    if not chosen:
+        embedded.destroy(home)
 
 
 def _admin(server_url: str) -> Engine:

@@ -7,7 +7,7 @@ import importlib
 import typer
 
 # Each name is a module of segpipe.cli with a `register(app: typer.Typer)` function.
-MODULES: tuple[str, ...] = ()
+MODULES: tuple[str, ...] = (("db",))
 
 
 def register(app: typer.Typer) -> None:
