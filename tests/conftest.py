@@ -103,10 +103,13 @@ def cli(db_url: str, settings: Settings):
     from segpipe.cli.main import app
 
     runner = CliRunner()
-    env = {"SEGPIPE_DATABASE_URL": db_url, "SEGPIPE_HOME": str(settings.home)}
+    # Direct orchestration unless a test asks otherwise: once the session's Prefect server is up, PREFECT_API_URL
+    # is set and `auto` would route every command through Prefect.
+    base = {"SEGPIPE_DATABASE_URL": db_url, "SEGPIPE_HOME": str(settings.home), "SEGPIPE_ORCHESTRATION": "direct"}
 
-    def run(*args: str, input: str | None = None):
-        return runner.invoke(app, [str(a) for a in args], env=env, input=input, catch_exceptions=False)
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None):
+        merged = {**base, **(env or {})}
+        return runner.invoke(app, [str(a) for a in args], env=merged, input=input, catch_exceptions=False)
 
     return run
 

@@ -7,7 +7,20 @@ import importlib
 import typer
 
 # Each name is a module of segpipe.cli with a `register(app: typer.Typer)` function.
-MODULES: tuple[str, ...] = (("db",))
+MODULES: tuple[str, ...] = (
+    "apply",
+    "db",
+    "refresh",
+    "members",
+    "load",
+    "check",
+    "segments",
+    "classify",
+    "deletion",
+    "presend",
+    "serve",
+    "quickstart",
+)
 
 
 def register(app: typer.Typer) -> None:

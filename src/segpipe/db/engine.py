@@ -76,4 +76,4 @@ def is_locked(conn: Connection, *parts: str) -> bool:
         "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
         " AND ((classid::bigint << 32) | objid::bigint) = :k)"
     )
-    return bool(conn.execute(query, {"k": key & 0xFFFFFFFFFFFFFFFF}).scalar())
+    return bool(conn.execute(query, {"k": key}).scalar())

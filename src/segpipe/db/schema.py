@@ -192,6 +192,17 @@ segment_deletions = sa.Table(
     sa.Column("deleted_at", TS, nullable=False),
 )
 
+segment_events = sa.Table(
+    "segment_events",
+    metadata,
+    _id(),
+    sa.Column("segment_id", sa.BigInteger, sa.ForeignKey("segments.id"), nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text),
+    sa.Column("detail", JSONB, nullable=False),
+)
+
 audience_snapshots = sa.Table(
     "audience_snapshots",
     metadata,
@@ -203,6 +214,11 @@ audience_snapshots = sa.Table(
     sa.Column("member_count", sa.BigInteger, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("checks", JSONB),
+    # 0008_flows.sql
+    sa.Column("refresh_run_id", sa.BigInteger),
+    sa.Column("flow_run_id", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("finished_at", TS),
 )
 
 snapshot_members = sa.Table(
@@ -248,6 +264,16 @@ deletion_jobs = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
     sa.Column("finished_at", TS),
+    # 0007_deletion.sql
+    sa.Column("segment_name", sa.Text),
+    sa.Column("segment_rules", JSONB),
+    sa.Column("confirmed_at", TS),
+    sa.Column("refresh_run_id", sa.BigInteger),
+    sa.Column("batches", sa.Integer),
+    sa.Column("manifest_digest", sa.Text),
+    sa.Column("gate", JSONB),
+    sa.Column("activity_baseline", JSONB),
+    sa.Column("error", sa.Text),
 )
 
 deletion_manifest = sa.Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,3 +71,83 @@ def dependency_keys(conn: Connection) -> dict[str, set[str]]:
     for key, depends_on in conn.execute(query):
         graph[key].add(depends_on)
     return graph
+
+
+# Writes used by `segpipe apply` ------------------------------------------------------------------------------
+
+
+def segments_by_keys(conn: Connection, keys: Collection[str]) -> dict[str, SegmentRow]:
+    query = sa.select(t.segments).where(t.segments.c.key.in_(list(keys)))
+    return {row.key: _row_to_segment(row) for row in conn.execute(query)}
+
+
+def segment_keys_by_name(conn: Connection, names: Collection[str]) -> dict[str, str]:
+    """Each of `names` that a stored segment uses, mapped to that segment's key."""
+    query = sa.select(t.segments.c.name, t.segments.c.key).where(t.segments.c.name.in_(list(names)))
+    return {name: key for name, key in conn.execute(query)}
+
+
+def insert_segment(conn: Connection, values: dict[str, Any], reason: str) -> int:
+    """Create an active segment from key, name, description, rules; records the status change."""
+    s = t.segments
+    insert = sa.insert(s).values(**values, status="active", status_reason=reason).returning(s.c.id)
+    segment_id = int(conn.execute(insert).scalar_one())
+    conn.execute(
+        sa.insert(t.segment_status_changes).values(
+            segment_id=segment_id, old_status=None, new_status="active", reason=reason
+        )
+    )
+    return segment_id
+
+
+def update_segment_definition(conn: Connection, key: str, values: dict[str, Any], definition_changed: bool) -> None:
+    """Set name, description, rules; `definition_changed` (the rules mean something else) bumps its time."""
+    stamps: dict[str, Any] = {"updated_at": sa.func.now()}
+    if definition_changed:
+        stamps["definition_changed_at"] = sa.func.now()
+    conn.execute(sa.update(t.segments).where(t.segments.c.key == key).values(**values, **stamps))
+
+
+def set_segment_names(conn: Connection, names: dict[str, str]) -> None:
+    """Rename segments (key → name) without touching anything else."""
+    s = t.segments
+    for key, name in names.items():
+        conn.execute(sa.update(s).where(s.c.key == key).values(name=name))
+
+
+def replace_segment_dependencies(conn: Connection, key: str, depends_on: Collection[str]) -> None:
+    """Make the segment's direct references exactly the segments with keys `depends_on`."""
+    d, seg, dep = t.segment_dependencies, t.segments.alias("seg"), t.segments.alias("dep")
+    segment_id = sa.select(seg.c.id).where(seg.c.key == key).scalar_subquery()
+    conn.execute(sa.delete(d).where(d.c.segment_id == segment_id))
+    if depends_on:
+        select = sa.select(seg.c.id, dep.c.id).join(dep, dep.c.key.in_(sorted(depends_on))).where(seg.c.key == key)
+        conn.execute(sa.insert(d).from_select([d.c.segment_id, d.c.depends_on_id], select))
+
+
+def record_live_use(conn: Connection, reasons: dict[str, str]) -> list[str]:
+    """Mark segments (key → reason) as in live use now; activates inactive ones, recording why.
+
+    Returns the keys whose status changed to active.
+    """
+    if not reasons:
+        return []
+    s, changes = t.segments, t.segment_status_changes
+    inactive = conn.execute(sa.select(s.c.key).where(s.c.key.in_(list(reasons)), s.c.status != "active")).scalars()
+    activated = sorted(inactive)
+    conn.execute(sa.update(s).where(s.c.key.in_(list(reasons))).values(last_live_use_at=sa.func.now()))
+    if not activated:
+        return []
+    wanted = sa.values(sa.column("key", sa.Text), sa.column("reason", sa.Text), name="wanted").data(
+        [(key, reasons[key]) for key in activated]
+    )
+    changed = (
+        sa.update(s)
+        .where(s.c.key == wanted.c.key, s.c.status != "active")
+        .values(status="active", status_changed_at=sa.func.now(), status_reason=wanted.c.reason)
+        .returning(s.c.id, s.c.status_reason)
+        .cte("changed")
+    )
+    select = sa.select(changed.c.id, sa.literal("inactive"), sa.literal("active"), changed.c.status_reason)
+    conn.execute(sa.insert(changes).from_select(["segment_id", "old_status", "new_status", "reason"], select))
+    return activated

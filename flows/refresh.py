@@ -1,0 +1,104 @@
+"""Refresh flows: refresh-all, refresh-segments (the Refresh button) and the scheduled refresh.
+
+Each returns its run (`run_id`, `as_of`, one object per segment); a run with a failed segment ends `Failed` in
+Prefect, with the same data as its result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from prefect import flow
+from prefect.states import Completed, Failed, State
+
+from flows import naming
+from flows.params import DEFAULT_CONCURRENCY, Concurrency, SegmentKeys
+from flows.runs import refresh_run
+from segpipe.refresh.engine import RefreshRunResult, SegmentRefreshResult
+from tasks.lifecycle import apply_due_schedules_task
+from tasks.locks import exclusive
+from tasks.policy import FLOW_TIMEOUT_S
+
+
+def run_payload(result: RefreshRunResult) -> dict[str, Any]:
+    """The run as JSON-ready data: `run_id`, `as_of` and one object per segment (the engine's fields)."""
+    return {
+        "run_id": result.run_id,
+        "as_of": result.as_of.isoformat(),
+        "segments": [asdict(s) for s in result.segments],
+    }
+
+
+def run_from_payload(data: dict[str, Any]) -> RefreshRunResult:
+    segments = [SegmentRefreshResult(**s) for s in data["segments"]]
+    return RefreshRunResult(data["run_id"], datetime.fromisoformat(data["as_of"]), segments)
+
+
+def run_state(result: RefreshRunResult) -> State:
+    """Completed, or Failed naming the failed segments; the run's payload is the state's result either way."""
+    payload = run_payload(result)
+    if result.failed:
+        return Failed(message=f"refresh failed for {', '.join(result.failed)}", data=payload)
+    return Completed(message=f"{len(result.segments)} segment(s) in refresh run {result.run_id}", data=payload)
+
+
+@flow(
+    name="refresh-all",
+    flow_run_name=naming.refresh_all_name,
+    persist_result=False,
+    timeout_seconds=FLOW_TIMEOUT_S["refresh"],
+)
+def refresh_all(
+    as_of: datetime | None = None,
+    force: bool = False,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
+    trigger: str = "flow",
+) -> State:
+    """Every active segment, plus archived ones a consumer references (and their dependencies); the others are
+    recorded as skipped."""
+    result = refresh_run(None, as_of, trigger=trigger, concurrency=concurrency, force=force, title="Refresh all")
+    return run_state(result)
+
+
+@flow(
+    name="refresh-segments",
+    flow_run_name=naming.refresh_segments_name,
+    persist_result=False,
+    timeout_seconds=FLOW_TIMEOUT_S["refresh"],
+)
+def refresh_segments(
+    keys: SegmentKeys,
+    as_of: datetime | None = None,
+    force: bool = False,
+    concurrency: Concurrency = DEFAULT_CONCURRENCY,
+    trigger: str = "flow",
+) -> State:
+    """The named segments (whatever their status) and their stale dependencies."""
+    result = refresh_run(
+        list(keys), as_of, trigger=trigger, concurrency=concurrency, force=force, title="Refresh segments"
+    )
+    return run_state(result)
+
+
+SCHEDULED_LOCK = "scheduled-refresh"
+
+
+@flow(
+    name="scheduled-refresh",
+    flow_run_name=naming.scheduled_refresh_name,
+    persist_result=False,
+    timeout_seconds=FLOW_TIMEOUT_S["refresh"],
+)
+def scheduled_refresh(concurrency: Concurrency = DEFAULT_CONCURRENCY) -> State:
+    """Due schedules, then refresh-all. Never piles up: while a previous scheduled refresh still runs (it holds the
+    advisory lock `scheduled-refresh`), this run is skipped at once: it ends Completed, named `Skipped`."""
+    with exclusive(SCHEDULED_LOCK) as held:
+        if not held:
+            return Completed(name="Skipped", message="a previous scheduled refresh is still running", data=None)
+        apply_due_schedules_task()
+        result = refresh_run(
+            None, None, trigger="schedule", concurrency=concurrency, report_key="scheduled-refresh", title="Scheduled"
+        )
+    return run_state(result)

@@ -1,0 +1,60 @@
+"""Whether a command runs its Prefect flow or calls the same domain functions directly.
+
+`SEGPIPE_ORCHESTRATION`: `auto` (default) runs the flow when a Prefect API is configured — `PREFECT_API_URL` in
+the environment, or in the active profile of Prefect's profiles file — and otherwise calls the domain directly
+(without an API, Prefect would start a temporary server, about 10 s per command); `prefect` always runs the flow;
+`direct` never does. Both ways print the same output. Deciding imports nothing from Prefect (it is slow to import).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from segpipe.errors import InvalidInput
+
+ENV = "SEGPIPE_ORCHESTRATION"
+MODES = ("auto", "prefect", "direct")
+HELP = (
+    f"{ENV}=auto|prefect|direct: auto (default) runs the Prefect flow when a Prefect API is configured "
+    "(PREFECT_API_URL or the active Prefect profile), else calls segpipe directly; the output is the same."
+)
+
+
+def mode(env: Mapping[str, str] | None = None) -> str:
+    value = (env if env is not None else os.environ).get(ENV, "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise InvalidInput(f"must be one of {', '.join(MODES)}, got '{value}'", where=ENV)
+    return value
+
+
+def _profiles_path(env: Mapping[str, str]) -> Path:
+    if env.get("PREFECT_PROFILES_PATH"):
+        return Path(env["PREFECT_PROFILES_PATH"]).expanduser()
+    return Path(env.get("PREFECT_HOME") or "~/.prefect").expanduser() / "profiles.toml"
+
+
+def prefect_api_configured(env: Mapping[str, str] | None = None) -> bool:
+    """PREFECT_API_URL in the environment, or in the active profile (PREFECT_PROFILE or the file's `active`)."""
+    env = env if env is not None else os.environ
+    if env.get("PREFECT_API_URL"):
+        return True
+    try:
+        data = tomllib.loads(_profiles_path(env).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    active = env.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+    profile = data.get("profiles", {}).get(active, {})
+    return bool(isinstance(profile, dict) and profile.get("PREFECT_API_URL"))
+
+
+def use_prefect(env: Mapping[str, str] | None = None) -> bool:
+    chosen = mode(env)
+    return chosen == "prefect" or (chosen == "auto" and prefect_api_configured(env))
+
+
+def quiet_prefect() -> None:
+    """Prefect logs each flow and task run on the console; a CLI shows its own progress and result instead."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -1,0 +1,77 @@
+"""`segpipe presend CAMPAIGN [--as-of TIME] [--allow-empty] [--max-change F]`: the pre-send refresh.
+
+Refreshes the campaign's segments, snapshots its audience (immutable), checks it with Great Expectations and
+prints the snapshot id and count. A refused check → exit 3 (the snapshot stays `refused`); an unknown campaign
+→ exit 2; a sent or cancelled campaign → exit 3 (gate `campaign-status`). See docs/orchestration.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import typer
+
+from segpipe.cli import context, orchestration
+from segpipe.cli.output import JsonOption, console, emit, handle_errors
+from segpipe.cli.refresh import parse_as_of, progress_for
+from segpipe.progress import Progress
+from segpipe.refresh.presend import DEFAULT_MAX_CHANGE, check_options
+
+
+def register(app: typer.Typer) -> None:
+    app.command("presend")(presend_command)
+
+
+def run_presend(
+    campaign: str, as_of: datetime | None, *, allow_empty: bool, max_change: float, progress: Progress
+) -> dict[str, Any]:
+    """The pre-send refresh through the Prefect flow when configured, else directly; the same JSON-ready result."""
+    check_options(max_change)
+    if orchestration.use_prefect():
+        orchestration.quiet_prefect()
+        from flows import cli as flows_cli
+
+        return flows_cli.presend(campaign, as_of, allow_empty=allow_empty, max_change=max_change, progress=progress)
+    from segpipe.refresh.presend import presend
+
+    result = presend(
+        context.engine(), campaign, as_of, allow_empty=allow_empty, max_change=max_change, progress=progress
+    )
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in result.to_json().items()}
+
+
+def _render(data: dict[str, Any]) -> None:
+    previous = (
+        f"; previous ready snapshot {data['previous_snapshot_id']}: {data['previous_count']:,}"
+        if data.get("previous_snapshot_id")
+        else ""
+    )
+    console.print(
+        f"snapshot {data['snapshot_id']}: {data['count']:,} profiles for campaign '{data['campaign']}' "
+        f"({data['status']}, as of {data['as_of']}{previous})",
+        highlight=False,
+        markup=False,
+    )
+
+
+def presend_command(
+    campaign: str = typer.Argument(..., metavar="CAMPAIGN", help="The campaign's key."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate the audience as of this time (default: now)."),
+    allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an empty audience (a warning only)."),
+    max_change: float = typer.Option(
+        DEFAULT_MAX_CHANGE, "--max-change", help="Largest accepted change against the previous snapshot (0.5 = ±50%)."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Refresh a campaign's segments and snapshot its audience; prints the snapshot id and count.
+
+    Runs the presend flow when a Prefect API is configured, else directly (SEGPIPE_ORCHESTRATION=auto|prefect|
+    direct). Exit 3 when a data-quality check refuses the audience (the snapshot is kept as `refused`).
+    """
+    with handle_errors(as_json):
+        when = parse_as_of(as_of)
+        data = run_presend(
+            campaign, when, allow_empty=allow_empty, max_change=max_change, progress=progress_for(as_json)
+        )
+        emit(data, as_json, _render)

@@ -1,0 +1,106 @@
+"""`segpipe serve`: serve every Prefect deployment in this process, schedules included (docs/orchestration.md).
+
+With a Prefect API configured (PREFECT_API_URL or the active profile) it serves against it. Without one it
+starts a local `prefect server` on --host/--port first (its UI at http://HOST:PORT), and stops it on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import typer
+
+from segpipe.cli import context, orchestration
+from segpipe.cli.output import err_console, handle_errors
+from segpipe.errors import InvalidInput
+
+STARTUP_TIMEOUT_S = 90
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def local_prefect_server(host: str, port: int) -> Iterator[str]:
+    """`prefect server start` as a child process; yields its API URL once healthy; always stops it."""
+    api_url = f"http://{host}:{port}/api"
+    if _healthy(api_url):
+        raise InvalidInput(f"a server already answers at {api_url}; set PREFECT_API_URL={api_url} to use it", "--port")
+    command = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port)]
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not _healthy(api_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise InvalidInput(f"the Prefect server did not start on {host}:{port} (port in use?)", "--port")
+            time.sleep(0.5)
+        yield api_url
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM ends `serve` like Ctrl-C does, so the local server is stopped and schedules are paused."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Where to start a local Prefect server (when none is set)."),
+    port: int = typer.Option(4200, "--port", help="Its port; the UI is at http://HOST:PORT."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many flow runs at once."),
+) -> None:
+    """Serve the Prefect deployments (refresh-all, scheduled-refresh, refresh-segments, presend, classify,
+    delete-profiles) in this process, schedules included. Starts a local Prefect server when no API is configured.
+    Flow runs use SEGPIPE_DATABASE_URL of this process."""
+    with handle_errors(False):
+        context.engine()
+        _interrupt_on_sigterm()
+        orchestration.quiet_prefect()
+        if orchestration.prefect_api_configured():
+            _serve(limit)
+            return
+        with local_prefect_server(host, port) as api_url:
+            os.environ["PREFECT_API_URL"] = api_url
+            err_console.print(f"Prefect UI: http://{host}:{port}  (API {api_url})", highlight=False)
+            _serve(limit)
+
+
+def _serve(limit: int | None) -> None:
+    from flows.serve import serve_all
+
+    try:
+        serve_all(limit)
+    except KeyboardInterrupt:
+        err_console.print("stopped serving", highlight=False)

@@ -1,0 +1,103 @@
+"""Step 6: delete the manifest batch by batch, each batch one transaction with its job update and audit row.
+
+A batch is all or nothing: its rows, its manifest rows marked `deleted`, the job's counter and its audit row
+commit together. Running a batch again finds no pending manifest rows and does nothing, so a crash, a kill
+or a retried task resumes at the first unfinished batch without deleting or counting anything twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from segpipe.db import schema as t
+from segpipe.deletion import audit, jobs
+from segpipe.deletion.gates import require_state
+from segpipe.deletion.rows import delete_profile_rows
+from segpipe.errors import InvalidInput
+from segpipe.progress import NullProgress, Progress
+
+_m = t.deletion_manifest
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    job_id: uuid.UUID
+    batch_no: int
+    manifest_profiles: int
+    """The batch's size in the manifest (0 when it was done before)."""
+    profiles: int
+    """Profiles deleted: fewer than the manifest's when some were deleted meanwhile by someone else."""
+    tables: dict[str, int] = field(default_factory=dict)
+    already_done: bool = False
+    """True when the batch had been committed before (a retry): nothing was done this time."""
+
+
+def pending_batches(conn: Connection, job_id: uuid.UUID) -> list[int]:
+    query = sa.select(_m.c.batch_no).where(_m.c.job_id == job_id, ~_m.c.deleted).distinct().order_by(_m.c.batch_no)
+    return list(conn.execute(query).scalars())
+
+
+def pending_profiles(conn: Connection, job_id: uuid.UUID) -> int:
+    query = sa.select(sa.func.count()).select_from(_m).where(_m.c.job_id == job_id, ~_m.c.deleted)
+    return int(conn.execute(query).scalar_one())
+
+
+def batch_ids(conn: Connection, job_id: uuid.UUID, batch_no: int, *, pending_only: bool = True) -> list[int]:
+    """The batch's profile ids, ascending (the order the indexes are walked in)."""
+    query = sa.select(_m.c.profile_id).where(_m.c.job_id == job_id, _m.c.batch_no == batch_no)
+    if pending_only:
+        query = query.where(~_m.c.deleted)
+    return list(conn.execute(query.order_by(_m.c.profile_id)).scalars())
+
+
+def delete_batch(engine: Engine, job_id: uuid.UUID, batch_no: int) -> BatchResult:
+    """Delete one batch of the manifest in one transaction; a batch already done is a no-op."""
+    with engine.begin() as conn:
+        job = jobs.require_job(conn, job_id, for_update=True)
+        require_state(job, (jobs.GATE_PASSED, jobs.DELETING), "delete a batch of")
+        if job.dry_run:
+            raise InvalidInput(f"job {job_id} is a dry run: it deletes nothing", where="job")
+        ids = batch_ids(conn, job_id, batch_no)
+        if not ids:
+            return BatchResult(job_id, batch_no, 0, 0, already_done=True)
+        counts = delete_profile_rows(conn, ids, audit.audit_salt(conn))
+        conn.execute(
+            sa.update(_m).where(_m.c.job_id == job_id, _m.c.batch_no == batch_no, ~_m.c.deleted).values(deleted=True)
+        )
+        jobs.add_deleted(conn, job_id, counts.tables["profiles"])
+        detail = {
+            "batch_no": batch_no,
+            "manifest_profiles": len(ids),
+            "tables": counts.tables,
+            "activity": counts.activity,
+            "segments": counts.segments,
+            "external_id_hashes": counts.external_id_hashes,
+        }
+        audit.append(conn, job_id, "batch", detail)
+        conn.execute(sa.select(t.data_version.next_value()))
+    return BatchResult(job_id, batch_no, len(ids), counts.tables["profiles"], counts.tables)
+
+
+def run_batches(engine: Engine, job_id: uuid.UUID, progress: Progress | None = None) -> list[BatchResult]:
+    """Delete every pending batch in order, reporting progress in profiles."""
+    progress = progress or NullProgress()
+    with engine.begin() as conn:
+        job = jobs.require_job(conn, job_id)
+        pending = pending_batches(conn, job_id)
+        left = pending_profiles(conn, job_id)
+    total = int(job.matched or 0)
+    progress.start(total, "delete profiles")
+    results = []
+    try:
+        progress.advance(total - left)
+        for batch_no in pending:
+            result = delete_batch(engine, job_id, batch_no)
+            results.append(result)
+            progress.advance(result.manifest_profiles, f"batch {batch_no}/{job.batches}")
+    finally:
+        progress.finish()
+    return results

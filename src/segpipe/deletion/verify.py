@@ -1,0 +1,141 @@
+"""Step 7: prove the deletion. No row of any manifest profile remains anywhere; activity counts per campaign
+and kind are unchanged since the gate; the segment still exists.
+
+Rows linked to a manifest profile after its batch committed can only come from a writer that resolved the
+profile before it was deleted (a load in flight). Verification removes such stragglers once (audited as
+`sweep`, inside the manifest only: profile ids are never reused) and checks again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from segpipe.db import schema as t
+from segpipe.deletion import audit, jobs
+from segpipe.deletion.activity import compare_to_baseline
+from segpipe.deletion.execute import batch_ids, pending_batches
+from segpipe.deletion.gates import require_state
+from segpipe.deletion.rows import delete_profile_rows, remaining_rows
+from segpipe.errors import InvalidInput
+
+TABLE_ORDER = ("profiles", "events", "event_ids", "subscriptions", "memberships", "snapshot_members", "activity")
+# Tables analyzed after a completed deletion (autovacuum is off: the planner needs fresh statistics).
+_ANALYZED = (t.profiles, t.events, t.event_ids, t.subscriptions, t.memberships, t.activity, t.snapshot_members)
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    remaining: dict[str, int] = field(default_factory=dict)
+    """Rows of manifest profiles left after the sweep, per table (empty when none)."""
+    swept: dict[str, int] = field(default_factory=dict)
+    """Straggler rows removed by the sweep, per table."""
+    activity_changed: list[dict[str, Any]] = field(default_factory=list)
+    segment_exists: bool = True
+
+
+def verify(engine: Engine, job_id: uuid.UUID) -> Verification:
+    """Verify a job whose batches are all done; the job ends `completed` (ok) or `failed`."""
+    with engine.begin() as conn:
+        job = jobs.require_job(conn, job_id)
+        require_state(job, (jobs.GATE_PASSED, jobs.DELETING, jobs.FAILED), "verify")
+        if pending_batches(conn, job_id):
+            raise InvalidInput(f"job {job_id} still has batches to delete; resume it first", where="job")
+    leftovers = _remaining_by_batch(engine, job_id, range(1, int(job.batches or 0) + 1))
+    swept = _sweep(engine, job_id, sorted(leftovers))
+    remaining = _total(_remaining_by_batch(engine, job_id, sorted(leftovers)).values())
+    with engine.begin() as conn:
+        changed = compare_to_baseline(conn, job.activity_baseline or {})
+        exists = conn.execute(sa.select(t.segments.c.id).where(t.segments.c.id == job.segment_id)).first() is not None
+        result = Verification(not remaining and not changed and exists, remaining, swept, changed, exists)
+        _record(conn, job, result)
+    if result.ok:
+        _analyze(engine)
+    return result
+
+
+def _remaining_by_batch(engine: Engine, job_id: uuid.UUID, batch_numbers: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Rows still linked to the manifest's profiles, per batch that has any (one query per batch)."""
+    found = {}
+    with engine.connect() as conn:
+        for batch_no in batch_numbers:
+            counts = remaining_rows(conn, batch_ids(conn, job_id, batch_no, pending_only=False))
+            if any(counts.values()):
+                found[batch_no] = {table: n for table, n in counts.items() if n}
+    return found
+
+
+def _sweep(engine: Engine, job_id: uuid.UUID, batch_numbers: list[int]) -> dict[str, int]:
+    """Remove the stragglers of these batches, each batch in one audited transaction."""
+    swept = []
+    for batch_no in batch_numbers:
+        with engine.begin() as conn:
+            ids = batch_ids(conn, job_id, batch_no, pending_only=False)
+            counts = delete_profile_rows(conn, ids, audit.audit_salt(conn))
+            detail = {"batch_no": batch_no, "tables": counts.tables, "activity": counts.activity}
+            audit.append(conn, job_id, "sweep", {**detail, "segments": counts.segments})
+            conn.execute(sa.select(t.data_version.next_value()))
+        swept.append(counts.tables)
+    return _total(swept)
+
+
+def _total(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for item in counts:
+        for table, n in item.items():
+            total[table] = total.get(table, 0) + n
+    return {table: n for table, n in total.items() if n}
+
+
+def _record(conn: Any, job: jobs.JobRow, result: Verification) -> None:
+    detail = {
+        "ok": result.ok,
+        "remaining": result.remaining,
+        "swept": result.swept,
+        "activity_unchanged": not result.activity_changed,
+        "activity_changed": result.activity_changed,
+        "segment_exists": result.segment_exists,
+    }
+    audit.append(conn, job.id, "verified", detail)
+    if result.ok:
+        jobs.update_job(conn, job.id, state=jobs.COMPLETED, error=None)
+        audit.append(conn, job.id, "completed", {"deleted_profiles": job_totals(conn, job.id).get("profiles", 0)})
+    else:
+        message = "verification failed: " + ", ".join(_problems(result))
+        jobs.update_job(conn, job.id, state=jobs.FAILED, error=message)
+        audit.append(conn, job.id, "failed", {"reason": message})
+
+
+def _problems(result: Verification) -> list[str]:
+    problems = [f"{n} {table} row(s) of deleted profiles remain" for table, n in result.remaining.items()]
+    problems += [f"activity {c['campaign']}/{c['kind']} {c['before']} -> {c['after']}" for c in result.activity_changed]
+    if not result.segment_exists:
+        problems.append("the segment no longer exists")
+    return problems
+
+
+def job_totals(conn: Any, job_id: uuid.UUID) -> dict[str, int]:
+    """Rows deleted (anonymized, for activity) per table by the job's batches and sweeps, from its audit."""
+    a = t.deletion_audit
+    each = sa.func.jsonb_each_text(a.c.detail["tables"]).table_valued("key", "value").render_derived()
+    query = (
+        sa.select(each.c.key, sa.func.sum(sa.cast(each.c.value, sa.BigInteger)))
+        .select_from(a)
+        .join(each, sa.true())
+        .where(a.c.job_id == job_id, a.c.step.in_(("batch", "sweep")))
+        .group_by(each.c.key)
+    )
+    totals = {key: int(total) for key, total in conn.execute(query)}
+    return {table: totals[table] for table in (*TABLE_ORDER, *sorted(totals)) if table in totals}
+
+
+def _analyze(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for table in _ANALYZED:
+            conn.execute(sa.text(f"ANALYZE {table.fullname}"))

@@ -1,0 +1,171 @@
+"""Refresh one segment: under its lock, in one snapshot, compute the member set and write it by difference."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from segpipe.errors import SegpipeError, is_transient
+from segpipe.refresh.locks import segment_lock
+from segpipe.refresh.stale import DependencyState, stale_reason
+from segpipe.store import memberships, runs
+from segpipe.store.segments import SegmentRow, get_segment, require_segment
+
+Resolver = Callable[[str], sa.Select[Any]]
+MembersQuery = Callable[[SegmentRow, datetime, Resolver], sa.Select[Any]]
+"""(segment, as_of, resolve_segment) → a select of one column, `profile_id`: the segment's members."""
+
+# Per-transaction planner settings for the member computation (see BENCHMARKS.md, "Refresh").
+_SESSION_SETTINGS = {"work_mem": "256MB", "jit": "off"}
+
+
+@dataclass(frozen=True)
+class SegmentRefreshResult:
+    key: str
+    status: str
+    member_count: int | None = None
+    added: int | None = None
+    removed: int | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    reason: str | None = None
+
+
+def compile_segment(segment: SegmentRow, as_of: datetime, resolve_segment: Resolver) -> sa.Select[Any]:
+    """The rules compiler's member query for a stored segment (the default MembersQuery)."""
+    from segpipe.rules import compile_members, parse_rules
+
+    return compile_members(parse_rules(segment.rules), as_of, resolve_segment, mode="set")
+
+
+def refresh_segment(
+    engine: Engine,
+    run_id: int,
+    key: str,
+    as_of: datetime,
+    *,
+    force: bool = False,
+    members_query: MembersQuery = compile_segment,
+    raise_transient: bool = False,
+) -> SegmentRefreshResult:
+    """Refresh one segment of a run; its dependencies must have been refreshed earlier in the run.
+
+    Waits for the segment's refresh lock. A segment whose dependency failed in this run is skipped; one that
+    is up to date (same as_of, data version and definition, no dependency refreshed since) is not recomputed
+    unless `force`. Any error in the computation is recorded as `failed` and returned, not raised; with
+    `raise_transient` a transient database error is raised after recording, so an orchestrator can retry.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ")
+        with segment_lock(conn, key):
+            refresh_id, blocked = _prepare(conn, run_id, key)
+            if blocked is not None:
+                return blocked
+            try:
+                return _evaluate(conn, key, as_of, refresh_id, force, members_query)
+            except Exception as exc:
+                result = _record_failure(engine, conn, key, refresh_id, exc)
+                if raise_transient and is_transient(exc):
+                    raise
+                return result
+            except BaseException:
+                _record_failure(engine, conn, key, refresh_id, None)
+                raise
+
+
+def _prepare(conn: Connection, run_id: int, key: str) -> tuple[int, SegmentRefreshResult | None]:
+    """Find or create the segment's row in the run; mark it running, or skipped when a dependency failed."""
+    segment = get_segment(conn, key)
+    if segment is None:
+        return 0, SegmentRefreshResult(key, "skipped", reason="segment deleted")
+    refresh_id = runs.ensure_segment_refresh(conn, run_id, segment.id)
+    reason = _blocking_reason(conn, run_id, segment.id)
+    if reason is not None:
+        duration = runs.record_outcome(conn, refresh_id, "skipped", reason=reason)
+        conn.commit()
+        return refresh_id, SegmentRefreshResult(key, "skipped", duration_ms=duration, reason=reason)
+    runs.mark_running(conn, refresh_id)
+    conn.commit()
+    return refresh_id, None
+
+
+def _blocking_reason(conn: Connection, run_id: int, segment_id: int) -> str | None:
+    deps = memberships.dependencies_of(conn, segment_id)
+    states = runs.run_statuses(conn, run_id, [dep.id for dep in deps])
+    for dep in deps:
+        row = states.get(dep.id)
+        if row is None:
+            continue
+        if row.status in ("failed", "cancelled"):
+            return f"dependency {dep.key} {row.status}"
+        if row.status == "skipped" and (row.reason or "").startswith("dependency "):
+            return row.reason
+    return None
+
+
+def _evaluate(
+    conn: Connection, key: str, as_of: datetime, refresh_id: int, force: bool, members_query: MembersQuery
+) -> SegmentRefreshResult:
+    """Inside one REPEATABLE READ transaction: decide staleness, compute, write the diff, record; commit."""
+    version = runs.data_version(conn)
+    segment = require_segment(conn, key)
+    deps = [DependencyState(d.key, d.last_refreshed_at) for d in memberships.dependencies_of(conn, segment.id)]
+    reason = "forced" if force else stale_reason(segment, as_of, version, deps)
+    if reason is None:
+        fields = {"member_count": segment.member_count, "added": 0, "removed": 0, "reason": "up to date"}
+        duration = runs.record_outcome(conn, refresh_id, "succeeded", **fields)
+        conn.commit()
+        return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
+    for name, value in _SESSION_SETTINGS.items():
+        conn.execute(sa.select(sa.func.set_config(name, value, True)))
+    count = memberships.stage_new_members(conn, members_query(segment, as_of, _resolver(conn)))
+    added, removed = memberships.apply_new_members(conn, segment.id)
+    memberships.record_refreshed(conn, segment.id, count, as_of, version)
+    fields = {"member_count": count, "added": added, "removed": removed, "reason": reason}
+    duration = runs.record_outcome(conn, refresh_id, "succeeded", **fields)
+    conn.commit()
+    return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
+
+
+def _resolver(conn: Connection) -> Resolver:
+    """resolve_segment for the compiler: a referenced segment's stored members, as of its latest refresh."""
+
+    def resolve_segment(key: str) -> sa.Select[Any]:
+        segment = get_segment(conn, key)
+        if segment is None:
+            raise SegpipeError(f"rules reference unknown segment '{key}'")
+        return memberships.members_of(segment.id)
+
+    return resolve_segment
+
+
+def _record_failure(
+    engine: Engine, conn: Connection, key: str, refresh_id: int, exc: BaseException | None
+) -> SegmentRefreshResult:
+    """Record `failed` (or `cancelled` when interrupted) on a fresh connection: `conn` may be broken."""
+    try:
+        conn.rollback()
+    except sa.exc.SQLAlchemyError:
+        conn.invalidate()
+    status, error = ("failed", describe_error(exc)) if exc is not None else ("cancelled", "interrupted")
+    try:
+        with engine.begin() as other:
+            duration = runs.record_outcome(other, refresh_id, status, error=error)
+    except sa.exc.SQLAlchemyError:
+        duration = None
+    return SegmentRefreshResult(key, status, duration_ms=duration, error=error)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming the error: the driver's message for database errors, without the SQL text."""
+    if isinstance(exc, SegpipeError):
+        return str(exc)
+    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

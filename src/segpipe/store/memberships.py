@@ -1,0 +1,103 @@
+"""Segment membership: the stored member set of each segment, rewritten only by difference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement
+
+from segpipe.db import schema as t
+
+# The freshly computed member set of the segment being refreshed: a temporary table, dropped at commit.
+new_members = sa.Table("segpipe_new_members", sa.MetaData(), sa.Column("profile_id", sa.BigInteger))
+
+_members = t.memberships
+
+
+class CreateTempTableAs(Executable, ClauseElement):
+    """`CREATE TEMP TABLE name ON COMMIT DROP AS <select>`, with the select's bound parameters kept."""
+
+    inherit_cache = False
+
+    def __init__(self, table: sa.Table, select: sa.SelectBase) -> None:
+        self.table = table
+        self.select = select
+
+
+@compiles(CreateTempTableAs)
+def _compile_create_temp_table_as(element: CreateTempTableAs, compiler: Any, **kw: Any) -> str:
+    name = compiler.preparer.format_table(element.table)
+    return f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {compiler.process(element.select, **kw)}"
+
+
+def members_of(segment_id: int) -> sa.Select[Any]:
+    """The stored members of a segment as a one-column (`profile_id`) select."""
+    return sa.select(_members.c.profile_id).where(_members.c.segment_id == segment_id)
+
+
+def stage_new_members(conn: Connection, select: sa.SelectBase) -> int:
+    """Materialize `select` (one column of profile ids) as the temp table `new_members`, analyzed; returns its size."""
+    inner = select.subquery("computed")
+    conn.execute(CreateTempTableAs(new_members, sa.select(next(iter(inner.c)).label("profile_id"))))
+    conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(new_members)}"))
+    return int(conn.execute(sa.select(sa.func.count()).select_from(new_members)).scalar_one())
+
+
+def apply_new_members(conn: Connection, segment_id: int) -> tuple[int, int]:
+    """Make the stored members equal to `new_members`: delete the gone, insert the new; returns (added, removed).
+
+    Unchanged members are not touched, so a refresh without changes writes no membership rows.
+    """
+    still_member = sa.exists().where(new_members.c.profile_id == _members.c.profile_id)
+    removed = conn.execute(sa.delete(_members).where(_members.c.segment_id == segment_id, ~still_member)).rowcount
+    already = sa.exists().where(_members.c.segment_id == segment_id, _members.c.profile_id == new_members.c.profile_id)
+    fresh = sa.select(sa.literal(segment_id, sa.BigInteger), new_members.c.profile_id).where(~already)
+    insert = sa.insert(_members).from_select(["segment_id", "profile_id"], fresh)
+    added = conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
+    return int(added), int(removed)
+
+
+def member_count(conn: Connection, segment_id: int) -> int:
+    query = sa.select(sa.func.count()).select_from(_members).where(_members.c.segment_id == segment_id)
+    return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class DependencyRow:
+    id: int
+    key: str
+    last_refreshed_at: datetime | None
+
+
+def dependencies_of(conn: Connection, segment_id: int) -> list[DependencyRow]:
+    """The segments this one references directly, by key."""
+    d, s = t.segment_dependencies, t.segments
+    query = (
+        sa.select(s.c.id, s.c.key, s.c.last_refreshed_at)
+        .join(d, d.c.depends_on_id == s.c.id)
+        .where(d.c.segment_id == segment_id)
+        .order_by(s.c.key)
+    )
+    return [DependencyRow(*row) for row in conn.execute(query)]
+
+
+def record_refreshed(conn: Connection, segment_id: int, count: int, as_of: datetime, data_version: int) -> None:
+    """Stamp the segment as refreshed (as of `as_of`, having seen `data_version`) and add a trend point."""
+    s = t.segments
+    conn.execute(
+        sa.update(s)
+        .where(s.c.id == segment_id)
+        .values(
+            member_count=count,
+            last_refreshed_at=sa.func.now(),
+            last_refresh_as_of=as_of,
+            refreshed_data_version=data_version,
+        )
+    )
+    conn.execute(sa.insert(t.segment_counts).values(segment_id=segment_id, member_count=count, source="refresh"))

@@ -1,0 +1,49 @@
+"""Refresh tasks: plan and open a run, refresh one segment, close the run (the engine's steps, one task each)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from prefect import task
+
+from segpipe.refresh.engine import (
+    RefreshPlan,
+    RefreshRunResult,
+    SegmentRefreshResult,
+    finish_run,
+    plan_refresh,
+    refresh_segment,
+    start_run,
+)
+from tasks import db
+from tasks.policy import db_task
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    plan: RefreshPlan
+    run_id: int
+
+
+@task(name="plan-refresh", **db_task("refresh", run_name="plan refresh ({trigger})"))
+def plan_refresh_task(
+    keys: list[str] | None, as_of: datetime | None, trigger: str, flow_run_id: str | None = None
+) -> PlannedRun:
+    """Plan (None: refresh-all) and record the run with its queued and skipped segments, in one transaction."""
+    with db.engine().begin() as conn:
+        plan = plan_refresh(conn, keys, as_of)
+        run_id = start_run(conn, plan, trigger, flow_run_id)
+    return PlannedRun(plan, run_id)
+
+
+@task(name="refresh-segment", **db_task("refresh", run_name="refresh {key}"))
+def refresh_segment_task(run_id: int, key: str, as_of: datetime, force: bool = False) -> SegmentRefreshResult:
+    """One segment of a run; a transient fault is recorded, then raised so that Prefect retries it."""
+    return refresh_segment(db.engine(), run_id, key, as_of, force=force, raise_transient=True)
+
+
+@task(name="finish-refresh", **db_task("refresh", run_name="finish refresh run {run_id}"))
+def finish_run_task(run_id: int) -> RefreshRunResult:
+    with db.engine().begin() as conn:
+        return finish_run(conn, run_id)

@@ -1,0 +1,168 @@
+"""Results → what the Prefect UI shows: progress, table and markdown artifacts, and events automations react to.
+
+Plain functions called from flows (not tasks): they only talk to the Prefect API. Event names:
+`segpipe.segment.refreshed` (succeeded), `segpipe.segment.refresh-failed`, `segpipe.segment.refresh-skipped`,
+`segpipe.segment.refresh-cancelled`, each with the segment (`segpipe.segment.<key>`) as resource; and
+`segpipe.audience.snapshot-ready` with the campaign (`segpipe.campaign.<key>`) as resource.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.events import emit_event
+
+from segpipe.quality import QualityReport
+from segpipe.refresh.engine import RefreshRunResult, SegmentRefreshResult
+from segpipe.refresh.presend import PresendResult
+
+SEGMENT_EVENTS = {
+    "succeeded": "segpipe.segment.refreshed",
+    "failed": "segpipe.segment.refresh-failed",
+    "skipped": "segpipe.segment.refresh-skipped",
+    "cancelled": "segpipe.segment.refresh-cancelled",
+}
+SNAPSHOT_READY = "segpipe.audience.snapshot-ready"
+
+
+def artifact_key(*parts: object) -> str:
+    """An artifact key (lowercase letters, digits and dashes only) made of `parts`."""
+    text = "-".join(str(p) for p in parts).lower()
+    return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", text)).strip("-")[:100] or "segpipe"
+
+
+class ProgressReport:
+    """A progress artifact updated as work finishes; updates are throttled to one per `min_interval_s`."""
+
+    def __init__(self, total: int, key: str, description: str, min_interval_s: float = 0.5) -> None:
+        self.total, self.done, self._interval = total, 0, min_interval_s
+        self._last = time.monotonic()
+        self._id = create_progress_artifact(0.0 if total else 100.0, key=key, description=description)
+
+    def advance(self, steps: int = 1) -> None:
+        self.done += steps
+        now = time.monotonic()
+        if self.done >= self.total or now - self._last >= self._interval:
+            self._last = now
+            update_progress_artifact(self._id, self.percent)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 if not self.total else round(100.0 * min(self.done, self.total) / self.total, 1)
+
+
+def segment_event(result: SegmentRefreshResult, run_id: int, as_of: datetime, trigger: str) -> None:
+    emit_event(
+        SEGMENT_EVENTS.get(result.status, f"segpipe.segment.refresh-{result.status}"),
+        resource={"prefect.resource.id": f"segpipe.segment.{result.key}", "prefect.resource.name": result.key},
+        related=[{"prefect.resource.id": f"segpipe.refresh-run.{run_id}", "prefect.resource.role": "refresh-run"}],
+        payload={
+            "key": result.key,
+            "status": result.status,
+            "member_count": result.member_count,
+            "added": result.added,
+            "removed": result.removed,
+            "duration_ms": result.duration_ms,
+            "reason": result.reason,
+            "error": result.error,
+            "run_id": run_id,
+            "as_of": as_of.isoformat(),
+            "trigger": trigger,
+        },
+    )
+
+
+def refresh_rows(segments: Iterable[SegmentRefreshResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": s.key,
+            "status": s.status,
+            "members": s.member_count,
+            "added": s.added,
+            "removed": s.removed,
+            "duration_s": None if s.duration_ms is None else round(s.duration_ms / 1000, 3),
+            "note": s.error or s.reason or "",
+        }
+        for s in segments
+    ]
+
+
+def refresh_summary(result: RefreshRunResult, title: str) -> str:
+    counts = Counter(s.status for s in result.segments)
+    lines = [
+        f"# {title}",
+        "",
+        f"Refresh run **{result.run_id}**, as of `{result.as_of.isoformat()}`: "
+        + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to refresh")
+        + ".",
+    ]
+    failed = [s for s in result.segments if s.status == "failed"]
+    if failed:
+        lines += ["", "## Failed", ""] + [f"- `{s.key}`: {s.error}" for s in failed]
+    return "\n".join(lines) + "\n"
+
+
+def publish_refresh(result: RefreshRunResult, key: str, title: str) -> None:
+    """The run's table artifact (one row per segment) and its markdown summary."""
+    description = f"refresh run {result.run_id} as of {result.as_of.isoformat()}"
+    create_table_artifact(refresh_rows(result.segments), key=artifact_key(key, "segments"), description=description)
+    create_markdown_artifact(refresh_summary(result, title), key=artifact_key(key, "summary"), description=title)
+
+
+def quality_rows(report: QualityReport) -> list[dict[str, Any]]:
+    return [
+        {
+            "check": c.name,
+            "passed": c.success,
+            "blocking": c.blocking,
+            "expected": c.expected,
+            "observed": str(c.observed) if c.observed is not None else "",
+            "description": c.description,
+            "error": c.error or "",
+        }
+        for c in report.checks
+    ]
+
+
+def publish_quality(report: QualityReport, key: str, description: str) -> None:
+    create_table_artifact(quality_rows(report), key=artifact_key(key, "checks"), description=description)
+
+
+def publish_presend(result: PresendResult) -> None:
+    previous = "-" if result.previous_count is None else result.previous_count
+    markdown = (
+        f"# Pre-send snapshot of `{result.campaign}`\n\n"
+        f"Snapshot **{result.snapshot_id}** is `{result.status}`: **{result.count:,}** profiles as of "
+        f"`{result.as_of.isoformat()}` (refresh run {result.refresh_run_id}; previous ready snapshot: "
+        f"{result.previous_snapshot_id or 'none'}, {previous}"
+        " profiles).\n\nRead it: `SELECT profile_id FROM segpipe.snapshot_members WHERE snapshot_id = "
+        f"{result.snapshot_id}`\n"
+    )
+    create_markdown_artifact(markdown, key=artifact_key("presend", result.campaign), description="pre-send snapshot")
+    campaign = {"prefect.resource.id": f"segpipe.campaign.{result.campaign}", "prefect.resource.name": result.campaign}
+    snapshot = {"prefect.resource.id": f"segpipe.snapshot.{result.snapshot_id}", "prefect.resource.role": "snapshot"}
+    emit_event(
+        SNAPSHOT_READY,
+        resource=campaign,
+        related=[snapshot],
+        payload={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in result.to_json().items()},
+    )
+
+
+def publish_markdown(markdown: str, key: str, description: str) -> None:
+    create_markdown_artifact(markdown, key=artifact_key(key), description=description)
+
+
+def publish_table(rows: list[dict[str, Any]], key: str, description: str) -> None:
+    create_table_artifact(rows, key=artifact_key(key), description=description)

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.deletion.helpers import SEGMENTS_YAML, seed_world
+
+_TRUNCATED = (
+    "profiles",
+    "events",
+    "event_ids",
+    "subscriptions",
+    "activity",
+    "segments",
+    "consumers",
+    "refresh_runs",
+    "audience_snapshots",
+    "deletion_jobs",
+    "grants",
+)
+
+
+@pytest.fixture()
+def clean(engine):
+    """Empty the tables these tests write (the audits are append-only and keep their rows)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE " + ", ".join(f"segpipe.{t}" for t in _TRUNCATED) + " CASCADE"))
+    return engine
+
+
+@pytest.fixture()
+def world(clean, cli, tmp_path):
+    """20 profiles u01..u20 (u01-u06 in DE) with events, subscriptions, activity, a snapshot; segments applied
+    and refreshed; alice may delete profiles, bob may only view them."""
+    seed_world(clean)
+    path = tmp_path / "segments.yaml"
+    path.write_text(SEGMENTS_YAML)
+    assert cli("apply", str(path)).exit_code == 0
+    assert cli("refresh", "--all").exit_code == 0
+    assert cli("grant", "alice", "profiles:view", "profiles:edit").exit_code == 0
+    assert cli("grant", "bob", "profiles:view").exit_code == 0
+    return clean
