@@ -41,6 +41,7 @@ from segpipe.deletion import (
     verify,
 )
 from segpipe.deletion.locks import deletion_locks
+from segpipe.deletion.plan import DEFAULT_BATCH_SIZE
 from segpipe.permissions import grant
 from segpipe.refresh.engine import refresh
 
@@ -276,7 +277,7 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--events-per-profile", type=int, default=20)
     parser.add_argument("--every", type=int, default=10, help="every Nth profile is deleted")
-    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--reuse", action="store_true", help="skip generation (the source database exists)")
     args = parser.parse_args()
     server = os.environ.get("SEGPIPE_BENCH_SERVER_URL", "postgresql+psycopg://root@127.0.0.1:5432/postgres")

@@ -4,10 +4,13 @@ Generates the data set in SQL (generate_series, set-based; events loaded before 
 built), inserts 100 segments of realistic mixed rules (attributes, event counts and sums in windows, `where`
 filters, subscriptions, segment references, all/any/not), then measures:
 
-- refresh-all from empty memberships (the engine: compiled rules, temp table, diff write, run records);
-- the baseline: hand-written SQL per segment, `CREATE TEMP TABLE ... AS SELECT` (compute only), and the ratio;
+- refresh-all from empty memberships (the engine: shared event scans, compiled rules, temp table, diff write,
+  run records), with the time of each shared scan the run built;
+- the baseline: hand-written SQL per segment, `CREATE TEMP TABLE ... AS SELECT` (compute only), and the ratios;
 - a no-change refresh at the same as_of (everything up to date) and at a new as_of with no data change
   (everything recomputed): membership rows written (pg_stat_user_tables deltas) and time;
+- the same recompute without shared scans (every segment's query scans events itself): its time, and the
+  membership rows it writes, which must be 0 (it finds exactly the members the shared run stored);
 - EXPLAIN ANALYZE of the slowest compiled segments; point-evaluation latency if segpipe.refresh.point exists;
 - streamed export of the largest segment (csv, parquet) through the CLI, with the child's peak RSS;
 - this process's peak RSS.
@@ -38,6 +41,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from segpipe.config import Settings
 from segpipe.db.engine import get_engine
+from segpipe.refresh import feature_tables
 from segpipe.refresh.engine import SegmentRefreshResult, refresh
 from segpipe.refresh.membership import compile_segment
 from segpipe.store import memberships
@@ -327,16 +331,55 @@ def membership_writes(engine: Engine) -> int:
         return int(conn.exec_driver_sql(query).scalar_one())
 
 
-def timed_refresh(engine: Engine, as_of: datetime, label: str) -> dict[str, Any]:
+SHARED_BUILDS: list[dict[str, Any]] = []
+
+
+def _record_builds() -> None:
+    """Time the shared-scan builds (the engine does not record them: they are part of a segment's duration)."""
+    build = feature_tables._build_group
+
+    def timed(conn: Any, run_id: int, grp: int, as_of: datetime) -> None:
+        started = time.perf_counter()
+        build(conn, run_id, grp, as_of)
+        seconds = time.perf_counter() - started
+        table = feature_tables.catalog(run_id)
+        keys = conn.execute(sa.select(table.c.feature).where(table.c.grp == grp)).scalars().all()
+        conn.rollback()
+        names = sorted({json.loads(key)["event"] for key in keys})
+        SHARED_BUILDS.append({"group": grp, "names": names, "features": len(keys), "seconds": round(seconds, 2)})
+
+    feature_tables._build_group = timed  # type: ignore[assignment]
+
+
+def shared_scans() -> list[dict[str, Any]]:
+    """The build of each group (its slowest call: the others found it built)."""
+    slowest = {b["group"]: b for b in sorted(SHARED_BUILDS, key=lambda b: b["seconds"])}
+    return [slowest[grp] for grp in sorted(slowest)]
+
+
+def per_segment_query(segment: Any, as_of: datetime, resolve: Any) -> sa.Select[Any]:
+    """The compiler without shared scans (the engine shares only with its default members_query)."""
+    return compile_segment(segment, as_of, resolve)
+
+
+def timed_refresh(engine: Engine, as_of: datetime, label: str, shared: bool = True) -> dict[str, Any]:
     before = membership_writes(engine)
+    SHARED_BUILDS.clear()
     started = time.perf_counter()
-    result = refresh(engine, None, as_of, trigger="benchmark")
+    query = compile_segment if shared else per_segment_query
+    result = refresh(engine, None, as_of, trigger="benchmark", members_query=query)
     seconds = time.perf_counter() - started
     written = membership_writes(engine) - before
     statuses = {s: sum(1 for r in result.segments if r.status == s) for s in {r.status for r in result.segments}}
-    log(f"{label}: {seconds:.1f} s, {written} membership rows written, {statuses}")
+    log(f"{label}: {seconds:.1f} s, {written} membership rows written, {statuses}, shared scans {shared_scans()}")
     per_segment = {r.key: r for r in result.segments}
-    return {"seconds": seconds, "membership_rows_written": written, "statuses": statuses, "segments": per_segment}
+    return {
+        "seconds": seconds,
+        "membership_rows_written": written,
+        "statuses": statuses,
+        "shared_scans": shared_scans(),
+        "segments": per_segment,
+    }
 
 
 def baseline(engine: Engine, specs: dict[str, tuple[dict[str, Any], str, list[str]]]) -> dict[str, Any]:
@@ -424,6 +467,16 @@ def export_run(db_url: str, key: str, fmt: str) -> dict[str, Any]:
     return {"format": fmt, "rows": summary["rows"], "seconds": seconds, "peak_rss_mb": rss_kb / 1024, "bytes": size}
 
 
+def machine(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as conn:
+        settings = {name: conn.exec_driver_sql(f"SHOW {name}").scalar_one() for name in SERVER_SETTINGS}
+        version = conn.exec_driver_sql("SHOW server_version").scalar_one()
+    return {"cpus": os.cpu_count(), "load_average_end": os.getloadavg(), "postgres": version, **settings}
+
+
+SERVER_SETTINGS = ("shared_buffers", "max_wal_size", "max_parallel_workers_per_gather", "autovacuum")
+
+
 def reset_memberships(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("TRUNCATE segpipe.memberships, segpipe.segment_counts, segpipe.refresh_runs CASCADE")
@@ -434,17 +487,18 @@ def reset_memberships(engine: Engine) -> None:
 
 
 def load_runs(engine: Engine) -> dict[str, dict[str, Any]]:
-    """The latest benchmark runs recorded in the database: full (from empty), same as_of, new as_of."""
+    """The latest benchmark runs recorded in the database: full (from empty), same as_of, new as_of (shared
+    scans), new as_of (per segment)."""
     query = (
         "SELECT r.id, r.as_of, extract(epoch FROM r.finished_at - r.started_at) AS seconds,"
         " sum(coalesce(s.added, 0) + coalesce(s.removed, 0)) AS written"
         " FROM segpipe.refresh_runs r JOIN segpipe.segment_refreshes s ON s.run_id = r.id"
-        " WHERE r.trigger = 'benchmark' GROUP BY r.id ORDER BY r.id DESC LIMIT 3"
+        " WHERE r.trigger = 'benchmark' GROUP BY r.id ORDER BY r.id DESC LIMIT 4"
     )
     with engine.connect() as conn:
         rows = list(reversed(conn.exec_driver_sql(query).mappings().all()))
         runs_ = {}
-        for label, row in zip(("full", "same", "moved"), rows, strict=True):
+        for label, row in zip(RUNS, rows, strict=True):
             segments = {
                 key: SegmentRefreshResult(key, r.status, r.member_count, r.added, r.removed, r.duration_ms)
                 for key, r in run_segment_refreshes(conn, row["id"])
@@ -459,8 +513,9 @@ def load_runs(engine: Engine) -> dict[str, dict[str, Any]]:
         return runs_
 
 
-def compare(full: dict[str, Any], moved: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+def compare(runs_: dict[str, dict[str, Any]], base: dict[str, Any]) -> dict[str, Any]:
     """Totals and the slowest segments: engine recompute (no-change run: compute, no writes) against baseline."""
+    full, moved, alone = runs_["full"], runs_["moved"], runs_["per_segment"]
     segments, recompute = full["segments"], moved["segments"]
     mismatches = {k: (segments[k].member_count, n) for k, n in base["counts"].items() if segments[k].member_count != n}
     seconds = {k: r.duration_ms / 1000 for k, r in recompute.items()}
@@ -468,6 +523,8 @@ def compare(full: dict[str, Any], moved: dict[str, Any], base: dict[str, Any]) -
     return {
         "ratio_full_refresh_over_baseline": full["seconds"] / base["seconds"],
         "ratio_recompute_over_baseline": moved["seconds"] / base["seconds"],
+        "ratio_recompute_per_segment_over_baseline": alone["seconds"] / base["seconds"],
+        "shared_scans_speedup_of_recompute": alone["seconds"] / moved["seconds"],
         "count_mismatches": mismatches,
         "slowest": [
             {
@@ -484,20 +541,27 @@ def compare(full: dict[str, Any], moved: dict[str, Any], base: dict[str, Any]) -
 
 
 STEPS = ("refresh", "baseline", "point", "export", "explain")
+RUNS = ("full", "same", "moved", "per_segment")
 
 
 def refresh_step(engine: Engine, specs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     insert_segments(engine, specs)
     reset_memberships(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CHECKPOINT")
     return {
         "full": timed_refresh(engine, AS_OF, "full refresh-all"),
         "same": timed_refresh(engine, AS_OF, "no-change refresh, same as_of"),
         "moved": timed_refresh(engine, AS_OF + timedelta(milliseconds=1), "no-change refresh, new as_of"),
+        "per_segment": timed_refresh(
+            engine, AS_OF + timedelta(milliseconds=2), "no-change refresh, new as_of, no shared scans", shared=False
+        ),
     }
 
 
 def summarize_runs(report: dict[str, Any], runs_: dict[str, dict[str, Any]]) -> None:
-    for label, name in (("full", "full"), ("same", "no_change_same_as_of"), ("moved", "no_change_new_as_of")):
+    names = ("full", "no_change_same_as_of", "no_change_new_as_of", "no_change_new_as_of_per_segment")
+    for label, name in zip(RUNS, names, strict=True):
         report[name] = {k: v for k, v in runs_[label].items() if k != "segments"}
     report["no_change_ratio_same_as_of"] = runs_["same"]["seconds"] / runs_["full"]["seconds"]
     report["no_change_ratio_new_as_of"] = runs_["moved"]["seconds"] / runs_["full"]["seconds"]
@@ -514,7 +578,8 @@ def main() -> None:
     args = parser.parse_args()
     steps = set(args.steps.split(","))
     server = os.environ.get("SEGPIPE_BENCH_SERVER_URL", "postgresql+psycopg://root@127.0.0.1:5432/postgres")
-    report: dict[str, Any] = {"profiles": args.profiles, "events": args.events}
+    report: dict[str, Any] = {"profiles": args.profiles, "events": args.events, "load_average_start": os.getloadavg()}
+    _record_builds()
     if args.reuse:
         db_url = make_url(server).set(database=args.reuse).render_as_string(hide_password=False)
     else:
@@ -528,13 +593,14 @@ def main() -> None:
     if "baseline" in steps:
         base = baseline(engine, specs)
         report["baseline_s"] = base["seconds"]
-        report.update(compare(runs_["full"], runs_["moved"], base))
+        report.update(compare(runs_, base))
     if "point" in steps:
         report["point"] = point_latency(engine, list(specs))
     if "export" in steps:
         largest = max(runs_["full"]["segments"].values(), key=lambda r: r.member_count or 0).key
         report["export"] = [export_run(db_url, largest, fmt) for fmt in ("csv", "parquet")]
     report["python_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["machine"] = machine(engine)
     print(json.dumps(report, indent=2, default=str), flush=True)
     if "explain" in steps:
         for item in report.get("slowest", [])[: args.explain]:

@@ -35,7 +35,9 @@ def classify_inactive(
     result = classify_task(as_of, grace_days)
     if result.refresh_keys:
         keys = result.refresh_keys
-        refresh_run(keys, as_of, trigger="schedule", concurrency=concurrency, report_key="classify", title="Activated")
+        refresh_run(
+            keys, as_of, trigger="schedule", concurrency=concurrency, report_key="classify-refresh", title="Activated"
+        )
     rows = [c.to_json() for c in result.segments]
     changed = [row for row in rows if row["changed"]]
     reporting.publish_table(

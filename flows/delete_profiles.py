@@ -11,10 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from prefect import flow
+from prefect import flow, get_client
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
+from prefect.runtime import flow_run
 from prefect.states import Cancelled, State
 from pydantic import Field
 
@@ -65,7 +66,7 @@ def delete_segment_profiles(
         DEFAULT_MAX_SHARE
     ),
     tolerance: Annotated[int, Field(ge=0, description="Accepted difference to the expected count.")] = 0,
-    approval_timeout_s: Annotated[int, Field(ge=10, description="How long to wait for the approval.")] = 3600,
+    approval_timeout_s: Annotated[int, Field(ge=1, description="How long to wait for the approval.")] = 3600,
 ) -> dict[str, Any] | State:
     """Delete every profile of the segment, audited; see docs/orchestration.md."""
     confirmed = confirm_name is not None and expected is not None
@@ -83,12 +84,8 @@ def delete_segment_profiles(
     freeze_manifest_task(job_id)
     shown = preview_task(job_id)
     reporting.publish_markdown(preview_markdown(shown), f"deletion-{job_id}-preview", "what would be deleted")
-    if not confirmed:
-        approval = _ask_approval(shown, approval_timeout_s)
-        if approval is None:
-            message = refuse_task(job_id, "confirmation", f"no approval within {approval_timeout_s} s")
-            return Cancelled(message=message)
-        confirm_task(job_id, approval.segment_name, approval.expected_count)
+    if not confirmed and not _approved(job_id, shown, approval_timeout_s):
+        return _cancelled(refuse_task(job_id, "confirmation", f"no approval within {approval_timeout_s} s"))
     if dry_run:
         return _published(dry_run_task(job_id))
     gate_task(job_id)
@@ -97,12 +94,24 @@ def delete_segment_profiles(
     return _published(result_task(job_id))
 
 
-def _ask_approval(shown: Preview, timeout_s: int) -> DeletionApproval | None:
+def _approved(job_id: uuid.UUID, shown: Preview, timeout_s: int) -> bool:
+    """Pause for the approval form; a given answer is checked by `confirm_deletion` (a wrong name refuses)."""
     form = DeletionApproval.with_initial_data(description=preview_markdown(shown), segment_name="", expected_count=0)
     try:
-        return pause_flow_run(wait_for_input=form, timeout=timeout_s, poll_interval=APPROVAL_POLL_S)
+        approval = pause_flow_run(wait_for_input=form, timeout=timeout_s, poll_interval=APPROVAL_POLL_S)
     except FlowPauseTimeout:
-        return None
+        return False
+    confirm_task(job_id, approval.segment_name, approval.expected_count)
+    return True
+
+
+def _cancelled(message: str) -> State:
+    """End the run Cancelled. After a pause timed out the server turns any other transition into Failed
+    ("paused and never resumed"), so the state is forced first."""
+    state = Cancelled(message=message)
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run.get_id(), state, force=True)
+    return state
 
 
 def _delete_batches(job_id: uuid.UUID) -> None:

@@ -32,7 +32,7 @@ def refresh_run(
 ) -> RefreshRunResult:
     """Refresh `keys` (None: refresh-all) and their stale dependencies in one run; returns what each segment did."""
     run_id = flow_run.get_id()
-    planned = plan_refresh_task(sorted(keys) if keys is not None else None, as_of, trigger, run_id)
+    planned = plan_refresh_task(sorted(keys) if keys is not None else None, as_of, trigger, run_id, force)
     segments = planned.plan.segments
     bar = progress.current()
     artifact = reporting.ProgressReport(len(segments), reporting.artifact_key(report_key, "progress"), title)
@@ -74,12 +74,12 @@ def _deps(segment: PlannedSegment, planned: set[str]) -> set[str]:
 
 
 def _outcome(future: PrefectFuture[SegmentRefreshResult], key: str) -> SegmentRefreshResult:
-    """The task's result; a task that raised (retries exhausted) was recorded `failed` by the engine already."""
-    state = future.state
-    if state.is_completed():
-        return future.result()
+    """The task's result; a task that raised (retries exhausted) was recorded `failed` by the engine already.
+
+    `result()`, not `state`: a done future's state is only known locally once its result was taken (else Prefect
+    asks the API, which may not have recorded it yet).
+    """
     try:
-        future.result()
+        return future.result()
     except Exception as exc:  # noqa: BLE001 - reported as the segment's failure, the run goes on
         return SegmentRefreshResult(key, "failed", error=describe_error(exc))
-    return SegmentRefreshResult(key, "failed", error=state.message or state.name)

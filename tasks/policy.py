@@ -34,13 +34,17 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     return failure is not None and is_transient(failure)
 
 
-def db_task(*tags: str, run_name: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for `@task` of a task that talks to Postgres."""
+def db_task(*tags: str, run_name: str | None = None, tagged: bool = True) -> dict[str, Any]:
+    """Keyword arguments for `@task` of a task that talks to Postgres.
+
+    `tagged=False` for tasks that run once per segment: Prefect makes two API calls per tagged task run (tag
+    concurrency slots, acquired and released even when no limit exists), about 20 ms here (BENCHMARKS.md).
+    """
     options: dict[str, Any] = {
         "retries": RETRIES,
         "retry_delay_seconds": RETRY_DELAYS_S,
         "retry_condition_fn": retry_transient,
-        "tags": [*TAGS, *tags],
+        "tags": [*TAGS, *tags] if tagged else [],
         "cache_policy": NO_CACHE,
         "persist_result": False,
     }

@@ -28,16 +28,16 @@ class PlannedRun:
 
 @task(name="plan-refresh", **db_task("refresh", run_name="plan refresh ({trigger})"))
 def plan_refresh_task(
-    keys: list[str] | None, as_of: datetime | None, trigger: str, flow_run_id: str | None = None
+    keys: list[str] | None, as_of: datetime | None, trigger: str, flow_run_id: str | None = None, force: bool = False
 ) -> PlannedRun:
     """Plan (None: refresh-all) and record the run with its queued and skipped segments, in one transaction."""
     with db.engine().begin() as conn:
         plan = plan_refresh(conn, keys, as_of)
-        run_id = start_run(conn, plan, trigger, flow_run_id)
+        run_id = start_run(conn, plan, trigger, flow_run_id, force=force)
     return PlannedRun(plan, run_id)
 
 
-@task(name="refresh-segment", **db_task("refresh", run_name="refresh {key}"))
+@task(name="refresh-segment", **db_task(run_name="refresh {key}", tagged=False))
 def refresh_segment_task(run_id: int, key: str, as_of: datetime, force: bool = False) -> SegmentRefreshResult:
     """One segment of a run; a transient fault is recorded, then raised so that Prefect retries it."""
     return refresh_segment(db.engine(), run_id, key, as_of, force=force, raise_transient=True)

@@ -20,7 +20,7 @@ from segpipe.errors import InvalidInput
 
 FORMATS = ("csv", "jsonl", "parquet")
 HASHES = ("md5", "sha256")
-BUILTIN_FIELDS = ("external_id", "email", "created_at")
+BUILTIN_FIELDS = ("external_id", "email", "created_at", "attributes")
 DEFAULT_FIELDS = ("external_id", "email")
 HASHED_FIELDS = ("external_id", "email")
 ATTRIBUTE_PREFIX = "attributes."
@@ -40,13 +40,16 @@ class Field:
 
 def parse_fields(text: str | None) -> list[Field]:
     """`external_id,email,created_at,attributes.plan,country`: a bare name that is not a built-in column is a
-    custom attribute; `attributes.NAME` names an attribute explicitly (e.g. one called `email`)."""
+    custom attribute; `attributes.NAME` names an attribute explicitly (e.g. one called `email`).
+
+    `external_id` is always the first column (contract §6), added when not listed and moved to the front when
+    listed later: every export row is keyed by the profile."""
     if text is None:
         return [Field(name, column=name) for name in DEFAULT_FIELDS]
     names = [part.strip() for part in text.split(",")]
     fields: list[Field] = []
     for name in names:
-        if not name or name == ATTRIBUTE_PREFIX.rstrip("."):
+        if not name or name == ATTRIBUTE_PREFIX:
             raise InvalidInput("expected a comma-separated list of field names", where="--fields")
         if name.startswith(ATTRIBUTE_PREFIX) and len(name) > len(ATTRIBUTE_PREFIX):
             fields.append(Field(name, attribute=name[len(ATTRIBUTE_PREFIX) :]))
@@ -57,14 +60,15 @@ def parse_fields(text: str | None) -> list[Field]:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise InvalidInput(f"field '{duplicates[0]}' is listed twice", where="--fields")
-    return fields
+    return [Field("external_id", column="external_id"), *(f for f in fields if f.column != "external_id")]
 
 
 def _hashed(value: sa.ColumnElement[Any], algorithm: str) -> sa.ColumnElement[Any]:
     """Lowercase hex digest of the value's UTF-8 text, computed by Postgres (no pgcrypto needed)."""
+    utf8 = sa.func.convert_to(value, "UTF8")  # md5(text) would hash the bytes of the database encoding
     if algorithm == "md5":
-        return sa.func.md5(value)
-    return sa.func.encode(sa.func.sha256(sa.func.convert_to(value, "UTF8")), "hex")
+        return sa.func.md5(utf8)
+    return sa.func.encode(sa.func.sha256(utf8), "hex")
 
 
 def _iso_utc(value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -80,6 +84,9 @@ def _value(field: Field, fmt: str, hash_algorithm: str | None) -> sa.ColumnEleme
         # JSON Lines keeps the attribute's JSON type; csv and Parquet get its text (objects as JSON text).
         return _p.c.attributes.op("->")(field.attribute) if fmt == "jsonl" else _p.c.attributes[field.attribute].astext
     column = _p.c[field.column or ""]
+    if field.column == "attributes":
+        # The whole object: JSON in JSON Lines, its JSON text in csv and Parquet.
+        return column if fmt == "jsonl" else sa.cast(column, sa.Text)
     if hash_algorithm and field.column in HASHED_FIELDS:
         return _hashed(column, hash_algorithm)
     if field.column == "created_at" and fmt != "parquet":

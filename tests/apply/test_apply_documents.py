@@ -27,7 +27,6 @@ SEGMENT = {"kind": "Segment", "key": "a", "name": "A", "rules": {"segment": "b"}
         ({**SEGMENT, "key": "a" * 64}, "key: invalid segment key"),
         ({**SEGMENT, "key": None}, "key: must be a valid string, got null"),
         ({k: v for k, v in SEGMENT.items() if k != "key"}, "missing required field 'key'"),
-        ({k: v for k, v in SEGMENT.items() if k != "name"}, "missing required field 'name'"),
         ({**SEGMENT, "exlude": []}, "unknown field 'exlude'"),
         ({**SEGMENT, "name": "  "}, "name: must not be empty"),
         ({**SEGMENT, "rules": {"attribute": "x", "op": "gt", "value": float("inf")}}, "rules.value: not a finite"),
@@ -48,6 +47,14 @@ def test_invalid_documents_are_refused_with_one_line(data: Any, fault: str) -> N
 def test_label_names_file_document_kind_and_key() -> None:
     assert parse({**SEGMENT, "exlude": 1}).label == "f.yaml#1 (Segment a)"
     assert parse({"kind": "Nope"}).label == "f.yaml#1"
+
+
+def test_segment_name_defaults_to_the_key_and_campaign_channel_to_email() -> None:
+    unnamed = parse({k: v for k, v in SEGMENT.items() if k != "name"}).doc
+    assert unnamed is not None and unnamed.name == "a"
+    assert "key" in parse({"kind": "Segment", "key": 1, "rules": {}}).fault
+    campaign = parse({"kind": "Campaign", "key": "c"}).doc
+    assert campaign is not None and campaign.channel == "email"
 
 
 def test_consumer_keys_are_looser_than_segment_keys() -> None:

@@ -145,3 +145,19 @@ def test_kill_minus_9_mid_deletion_then_resume(world, cli, db_url):
     batches = [s.detail["batch_no"] for s in steps if s.step == "batch"]
     assert sorted(batches) == [1, 2, 3]
     assert [s.step for s in steps].count("resumed") == 1 and [s.step for s in steps][-1] == "completed"
+
+
+def test_the_segment_is_locked_against_edits_and_a_busy_segment_is_refused(world, cli, tmp_path):
+    from segpipe.deletion.locks import segment_lock
+
+    edited = tmp_path / "edit.yaml"
+    edited.write_text(
+        "kind: Segment\nkey: de\nname: German customers\nrules: {attribute: country, op: eq, value: AT}\n"
+    )
+    with world.connect() as conn, segment_lock(conn, "de"):
+        assert cli("apply", str(edited)).exit_code == 3  # what a running deletion holds: no rule edits
+        before = snapshot(world)
+        busy = cli(*delete_args("--json"))
+        assert busy.exit_code == 3 and output_json(busy)["gate"] == "refresh-in-progress"
+        assert snapshot(world) == before
+    assert cli("apply", str(edited)).exit_code == 0

@@ -45,7 +45,9 @@ def rows(engine: Engine, sql: str, **params: Any) -> list[tuple[Any, ...]]:
 
 
 def load_json(cli: Any, kind: str, path: Path | str, *extra: str, input: str | None = None) -> dict[str, Any]:
-    """`segpipe load KIND PATH --json` that must succeed; returns its JSON output."""
+    """`segpipe load KIND PATH --json` that must succeed (exit 2 when --skip-invalid skipped rows); its JSON output."""
     result = cli("load", kind, str(path), "--json", *extra, input=input)
-    assert result.exit_code == 0, result.output + result.stderr
-    return json.loads(result.stdout)
+    out = json.loads(result.stdout)
+    expected = 2 if out.get("rejected") else 0
+    assert result.exit_code == expected, result.output + result.stderr
+    return out

@@ -191,7 +191,7 @@ def test_skip_invalid_human_output_names_the_reject_file(seeded, cli, tmp_path):
     path = tmp_path / "in.csv"
     path.write_text("external_id,channel,status,updated_at\na,email,maybe,2024-01-01\n", encoding="utf-8")
     result = cli("load", "subscriptions", str(path), "--skip-invalid")
-    assert result.exit_code == 0
+    assert result.exit_code == 2  # rows were rejected: invalid input, though the valid rows are written
     assert f"1 row(s) rejected, written to {path}.rejects.jsonl" in result.stdout
     (entry,) = [json.loads(x) for x in (tmp_path / "in.csv.rejects.jsonl").read_text().splitlines()]
     assert entry["record"] == {"external_id": "a", "channel": "email", "status": "maybe", "updated_at": "2024-01-01"}

@@ -61,7 +61,7 @@ class CampaignDoc(_Document):
     key: ConsumerKey
     name: Name | None = None
     description: str | None = None
-    channel: Literal["email", "sms", "push"]
+    channel: Literal["email", "sms", "push"] = "email"
     status: Literal["draft", "scheduled", "sending", "sent", "cancelled"] = "draft"
     include: list[str] = []
     exclude: list[str] = []
@@ -194,10 +194,17 @@ def parse_document(raw: RawDocument) -> Candidate:
         candidate.refuse(f"{bad}: not a finite number")
     else:
         try:
-            candidate.doc = MODELS[kind].model_validate(data)  # type: ignore[assignment]
+            candidate.doc = MODELS[kind].model_validate(_with_defaults(data))  # type: ignore[assignment]
         except ValidationError as exc:
             candidate.refuse(describe_errors(exc, MODELS[kind]))
     return candidate
+
+
+def _with_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A Segment without a `name` is named after its key (the contract does not make `name` required)."""
+    if data["kind"] == "Segment" and "name" not in data and isinstance(data.get("key"), str):
+        return {**data, "name": data["key"]}
+    return data
 
 
 def describe_errors(exc: ValidationError, model: type[BaseModel]) -> str:

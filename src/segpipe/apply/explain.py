@@ -14,11 +14,15 @@ _STYLE = {CREATED: ("+", "green"), UPDATED: ("~", "yellow"), UNCHANGED: ("=", "d
 
 
 def plan_to_json(plan: ApplyPlan, *, dry_run: bool, applied: bool) -> dict[str, Any]:
-    """`{"dry_run", "applied", "summary": {action: n}, "objects": [...], "activated": [...]}` (docs/apply.md)."""
+    """`{"dry_run", "applied", "summary": {action: n}, "objects": [...], "activated": [...]}` (docs/apply.md).
+
+    The summary names only the actions that occur, like the text summary: the output of a run that changes
+    nothing never contains the word `created`.
+    """
     return {
         "dry_run": dry_run,
         "applied": applied,
-        "summary": {action: plan.count(action) for action in ACTIONS},
+        "summary": {action: plan.count(action) for action in ACTIONS if plan.count(action)},
         "objects": [_object_json(obj) for obj in plan.objects],
         "activated": list(plan.activated),
     }

@@ -12,7 +12,7 @@ from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
 
 
 def apply(
-    paths: list[str] = typer.Argument(..., help="YAML/JSON files or folders of them; - is stdin."),
+    paths: list[str] = typer.Argument(..., metavar="PATH", help="YAML/JSON files or folders of them; - is stdin."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan only; write nothing."),
     as_json: bool = JsonOption,
 ) -> None:

@@ -1,4 +1,4 @@
-"""`segpipe classify [--as-of TIME] [--grace DAYS]`: the inactivity classification (contract §5, docs/lifecycle.md).
+"""`segpipe classify [--as-of TIME] [--grace DURATION]`: the inactivity classification (contract §5, docs/lifecycle.md).
 
 Due scheduled activations/deactivations are carried out first; segments a scheduled activation made active are
 refreshed right after. `--json` prints one object per segment (see docs/lifecycle.md).
@@ -6,6 +6,7 @@ refreshed right after. `--json` prints one object per segment (see docs/lifecycl
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, handle_errors
 from segpipe.cli.refresh import result_rows
 from segpipe.cli.segment_ops import parse_time
+from segpipe.errors import InvalidInput
 from segpipe.lifecycle.classify import DEFAULT_GRACE, ClassifyResult, classify
 
 
@@ -58,19 +60,39 @@ def _render(rows: list[dict[str, Any]]) -> None:
     )
 
 
+_GRACE_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([wdhm]?)")
+_GRACE_UNITS = {"w": "weeks", "d": "days", "": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_grace(text: str) -> timedelta:
+    """`14` (days), or a number with a unit: `2w`, `14d`, `36h`, `90m`."""
+    match = _GRACE_RE.fullmatch(text.strip().lower())
+    if match is None:
+        raise InvalidInput(
+            f"expected a number of days (14) or a duration such as 14d, 36h, 90m; got {text!r}", "--grace"
+        )
+    try:
+        return timedelta(**{_GRACE_UNITS[match[2]]: float(match[1])})
+    except OverflowError:
+        raise InvalidInput(f"{text!r} is too long a grace period", "--grace") from None
+
+
 def classify_command(
     as_of: str | None = typer.Option(None, "--as-of", help="Classify as of this time (default: now)."),
-    grace: float = typer.Option(
-        DEFAULT_GRACE.days, "--grace", min=0, help="Days without live use before a segment becomes inactive."
+    grace: str = typer.Option(
+        str(DEFAULT_GRACE.days),
+        "--grace",
+        help="How long without live use before a segment becomes inactive: days (14), or 2w, 14d, 36h, 90m.",
     ),
     as_json: bool = JsonOption,
 ) -> None:
     """Mark segments in live use active and those without live use for the grace period inactive."""
     with handle_errors(as_json):
         when = parse_time(as_of, "--as-of")
+        period = parse_grace(grace)
         engine = context.engine()
         with engine.begin() as conn:
-            result = classify(conn, when, timedelta(days=grace))
+            result = classify(conn, when, period)
         refreshed: dict[str, dict[str, Any]] = {}
         if result.refresh_keys:
             from segpipe.refresh.engine import refresh

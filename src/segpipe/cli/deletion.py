@@ -101,7 +101,7 @@ def delete_profiles_command(
     expect: int = typer.Option(..., "--expect", help="The number of profiles you saw in the segment."),
     actor: str = typer.Option(..., "--actor", help="Who deletes (needs profiles:view and profiles:edit)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Run the gates and report; delete nothing."),
-    batch_size: int = typer.Option(10_000, "--batch-size", help="Profiles per batch (one transaction each)."),
+    batch_size: int = typer.Option(50_000, "--batch-size", help="Profiles per batch (one transaction each)."),
     max_share: float = typer.Option(0.5, "--max-share", help="Refuse above this share of all profiles."),
     tolerance: int = typer.Option(0, "--tolerance", help="Accept a count within ±N of --expect (default exact)."),
     job: str | None = typer.Option(None, "--job", help="Resume this job (after a crash or a kill)."),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,14 @@ def load_command(
         get_kind(kind)
         source = open_source(path)
         result = load(context.engine(), kind, source, skip_invalid=skip_invalid, rejects_path=rejects)
-        emit(result, as_json, _render_load)
+        if not result.rejected:
+            emit(result, as_json, _render_load)
+            return
+        # Invalid input was skipped, not ignored: the valid rows are written, and the exit code still says 2.
+        message = f"{result.file}: {result.rejected} invalid row(s) skipped, written to {result.rejects_file}"
+        emit({**asdict(result), "error": message, "exit_code": 2}, as_json, lambda _: _render_load(result))
+        sys.stderr.write(f"error: {message}\n")
+        raise typer.Exit(2)
 
 
 def _render_load(result: Any) -> None:

@@ -6,9 +6,11 @@ import typer
 
 from segpipe.cli import commands
 from segpipe.cli.groups import GROUPS
+from segpipe.cli.usage import SegpipeGroup
 
 app = typer.Typer(
     name="segpipe",
+    cls=SegpipeGroup,
     help="Segment-lifecycle pipeline over Postgres: load, apply, refresh, lifecycle, audited deletion.",
     no_args_is_help=True,
     add_completion=False,

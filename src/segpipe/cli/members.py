@@ -130,11 +130,20 @@ def members_command(
     key: str = typer.Argument(..., help="Segment key."),
     limit: int | None = typer.Option(None, "--limit", min=0, help="At most N members (default: 100 on a terminal)."),
     fields: str | None = typer.Option(
-        None, "--fields", help="Comma-separated: external_id, email, created_at, attributes."
+        None,
+        "--fields",
+        help="Comma-separated: external_id (always first), email, created_at, attributes (the whole object), "
+        "or an attribute name (attributes.NAME). Default: external_id,email.",
     ),
-    fmt: str | None = typer.Option(None, "--format", help="csv (default), jsonl or parquet."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="csv, jsonl or parquet (default: from --output's extension, else csv; jsonl with --json).",
+    ),
     hash_: str | None = typer.Option(
-        None, "--hash", help="Replace external_id and email by their md5 or sha256 hex digest."
+        None,
+        "--hash",
+        help="md5 or sha256: replace external_id and email by the lowercase hex digest of their UTF-8 text.",
     ),
     output: Path | None = typer.Option(None, "--output", help="Write to this file (atomically) instead of stdout."),
     no_refresh: bool = typer.Option(False, "--no-refresh", help="Export the stored members as they are."),

@@ -66,8 +66,8 @@ def presend_command(
 ) -> None:
     """Refresh a campaign's segments and snapshot its audience; prints the snapshot id and count.
 
-    Runs the presend flow when a Prefect API is configured, else directly (SEGPIPE_ORCHESTRATION=auto|prefect|
-    direct). Exit 3 when a data-quality check refuses the audience (the snapshot is kept as `refused`).
+    Runs the presend flow when a Prefect API is configured, else directly; SEGPIPE_ORCHESTRATION=auto|prefect|direct
+    chooses (auto by default). Exit 3 when a check refuses the audience (the snapshot is kept as `refused`).
     """
     with handle_errors(as_json):
         when = parse_as_of(as_of)

@@ -128,7 +128,7 @@ def render_rows(rows: list[dict[str, Any]]) -> None:
 
 
 def refresh_command(
-    keys: list[str] | None = typer.Argument(None, metavar="[KEY]...", help="Segments to refresh."),
+    keys: list[str] | None = typer.Argument(None, metavar="KEY", help="Segments to refresh."),
     all_: bool = typer.Option(False, "--all", help="Refresh every active segment (inactive ones are skipped)."),
     as_of: str | None = typer.Option(None, "--as-of", help="Evaluate rules as of this time (default: now)."),
     force: bool = typer.Option(False, "--force", help="Recompute even segments that are up to date."),
@@ -136,8 +136,8 @@ def refresh_command(
 ) -> None:
     """Refresh segments, dependencies first; exit 1 when any segment failed.
 
-    Runs the refresh flow when a Prefect API is configured (the run shows in the Prefect UI), else the engine
-    directly; SEGPIPE_ORCHESTRATION=auto|prefect|direct chooses (auto by default). The output is the same.
+    Runs the refresh flow when a Prefect API is configured (the run shows in the Prefect UI), else the engine.
+    SEGPIPE_ORCHESTRATION=auto|prefect|direct chooses (auto by default); the output is the same.
     """
     with handle_errors(as_json):
         if bool(keys) == all_:

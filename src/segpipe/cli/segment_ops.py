@@ -21,15 +21,16 @@ from rich.markup import escape
 from segpipe.cli import context, groups
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
 from segpipe.cli.refresh import result_rows
-from segpipe.errors import GateRefused, InvalidInput
+from segpipe.errors import InvalidInput
 from segpipe.lifecycle import operations as ops
 from segpipe.lifecycle.bulk import Outcome, bulk_exit_code, refusal, run_per_key
 from segpipe.lifecycle.catalog import summary
 from segpipe.lifecycle.schedule import set_schedule
 from segpipe.lifecycle.usage import load_usage
+from segpipe.store.segments import require_segment
 from segpipe.timeutil import parse_timestamp
 
-KeysArgument = typer.Argument(..., metavar="KEY...", help="Segment keys.")
+KeysArgument = typer.Argument(..., metavar="KEY", help="Segment keys.")
 ActorOption = typer.Option(None, "--actor", help="Who does this (recorded; default: $SEGPIPE_ACTOR or the OS user).")
 
 
@@ -153,18 +154,32 @@ def _render_resume(rows: list[dict[str, Any]]) -> None:
             console.print(f"  refreshed {escape(row['key'])}: {refresh['status']}, {counts}", highlight=False)
 
 
+def one_of(positional: str | None, option: str | None, what: str, required: bool = False) -> str | None:
+    """A name that may be given as an argument or as `--name` (not two different ones)."""
+    if positional is not None and option is not None and positional != option:
+        raise InvalidInput(f"given twice: {positional!r} as an argument and {option!r} as --name", where=what)
+    value = positional if positional is not None else option
+    if value is None and required:
+        raise InvalidInput("missing: give it as an argument or as --name", where=what)
+    return value
+
+
 def clone_command(
-    key: str = typer.Argument(..., help="The segment to copy."),
-    new_key: str = typer.Argument(..., help="Key of the new segment."),
+    key: str = typer.Argument(..., metavar="KEY", help="The segment to copy."),
+    new_key: str | None = typer.Argument(
+        None, metavar="NEW_KEY", help='Key of the new segment (default: "<key>-copy").'
+    ),
+    new_name: str | None = typer.Argument(None, metavar="NEW_NAME", help="Name of the new segment (or --name)."),
     name: str | None = typer.Option(None, "--name", help='Name of the new segment (default: "<name> (copy)").'),
     actor: str | None = ActorOption,
     as_json: bool = JsonOption,
 ) -> None:
     """A new segment with the same rules and a fresh history (active, not refreshed yet)."""
     with handle_errors(as_json):
+        name = one_of(new_name, name, "NEW_NAME")
         engine = context.engine()
         with engine.begin() as conn:
-            ops.clone_segment(conn, key, new_key, name, actor_or_default(actor))
+            new_key = ops.clone_segment(conn, key, new_key, name, actor_or_default(actor)).key
         with engine.connect() as conn:
             index = load_usage(conn)
             data = {**summary(index.segments[new_key], index), "cloned_from": key}
@@ -174,13 +189,17 @@ def clone_command(
 
 
 def rename_command(
-    key: str = typer.Argument(..., help="Segment key."),
-    new_name: str = typer.Argument(..., help="The new display name (unique among segments)."),
+    key: str = typer.Argument(..., metavar="KEY", help="Segment key."),
+    new_name: str | None = typer.Argument(
+        None, metavar="NEW_NAME", help="The new display name (unique among segments), or --name."
+    ),
+    name: str | None = typer.Option(None, "--name", help="The new display name."),
     actor: str | None = ActorOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Give a segment a new name; a name used by another segment is refused (exit 2)."""
+    """Give a segment a new name (its key never changes); a name used by another segment is refused (exit 2)."""
     with handle_errors(as_json):
+        new_name = one_of(new_name, name, "NEW_NAME", required=True) or ""
         with context.engine().begin() as conn:
             outcome = ops.rename_segment(conn, key, new_name, actor_or_default(actor))
         emit({**outcome.to_json(), "name": new_name}, as_json, lambda row: _render_outcomes([row]))
@@ -191,40 +210,43 @@ def stdin_is_terminal() -> bool:
 
 
 def _precheck(keys: list[str]) -> tuple[list[Outcome], list[str]]:
-    """Refusals found before asking (unknown, referenced), and the keys that can be deleted."""
-    refused, deletable = [], []
+    """Refusals found before asking (unknown, referenced), and the keys that can be deleted, in deletion order."""
+    refused, references = [], {}
     with context.engine().connect() as conn:
         for key in dict.fromkeys(keys):
             try:
-                ops.check_deletable(conn, key)
-                deletable.append(key)
-            except (InvalidInput, GateRefused) as exc:
+                references[key] = ops.segment_references(conn, require_segment(conn, key).id)
+            except InvalidInput as exc:
                 refused.append(refusal(key, exc))
-    return refused, deletable
+    deletable, blocked = ops.deletion_order(references)
+    return refused + [refusal(key, exc) for key, exc in blocked.items()], deletable
 
 
-def _confirmed(deletable: list[str], yes: bool) -> bool | None:
-    """True to go on; False when declined; None when there is no one to ask (not a terminal, no --yes)."""
+def _confirmed(deletable: list[str], yes: bool, as_json: bool) -> bool | None:
+    """True to go on; False when declined; None when there is no one to ask (not a terminal, no --yes).
+
+    With --json the question goes to stderr, so that stdout holds only the JSON.
+    """
     if yes or not deletable:
         return True
     if not stdin_is_terminal():
         return None
     listed = ", ".join(deletable)
     return typer.confirm(
-        f"Delete {len(deletable)} segment(s) ({listed}) with their members and history?", default=False
+        f"Delete {len(deletable)} segment(s) ({listed}) with their members and history?", default=False, err=as_json
     )
 
 
 def delete_command(
     keys: list[str] = KeysArgument,
-    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     actor: str | None = ActorOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Delete unreferenced segments with their memberships and history (referenced ones: exit 3)."""
     with handle_errors(as_json):
         refused, deletable = _precheck(keys)
-        answer = _confirmed(deletable, yes)
+        answer = _confirmed(deletable, yes, as_json)
         if answer is None:
             message = "deleting segment '{}' needs confirmation: pass --yes (stdin is not a terminal)"
             pending = [Outcome(key, "not confirmed", message.format(key), 2) for key in deletable]
@@ -240,7 +262,7 @@ def delete_command(
 
 
 def schedule_command(
-    key: str = typer.Argument(..., help="Segment key."),
+    key: str = typer.Argument(..., metavar="KEY", help="Segment key."),
     activate_at: str | None = typer.Option(None, "--activate-at", help="Make the segment active at this time."),
     deactivate_at: str | None = typer.Option(None, "--deactivate-at", help="Make the segment inactive at this time."),
     clear: bool = typer.Option(False, "--clear", help="Remove the scheduled activation and deactivation."),

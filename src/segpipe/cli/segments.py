@@ -70,7 +70,7 @@ def list_command(
     status: str = typer.Option("active", "--status", help="active (default), inactive, archived or all."),
     search: str | None = typer.Option(None, "--search", help="Case-insensitive text in key, name or description."),
     sort: str = typer.Option(
-        catalog.DEFAULT_SORT, "--sort", help=f"{', '.join(catalog.SORT_FIELDS)}; -FIELD descends."
+        catalog.DEFAULT_SORT, "--sort", help=f"{', '.join(catalog.SORT_FIELDS)}; -FIELD or FIELD:desc descends."
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -85,6 +85,9 @@ def _render_show(data: dict[str, Any]) -> None:
         console.print(escape(data["description"]), highlight=False)
     console.print(f"status reason: {escape(data['status_reason'] or '')}", highlight=False)
     console.print(f"members: {number(data['member_count'])}   trend: {data['trend']['sparkline']}", highlight=False)
+    if data["members"]:
+        more = ", …" if (data["member_count"] or 0) > len(data["members"]) else ""
+        console.print(f"first members: {escape(', '.join(data['members']))}{more}", highlight=False)
     console.print(_refresh_line(data), highlight=False)
     console.print(_schedule_line(data["schedule"]), highlight=False)
     console.print("\n[bold]rules[/bold]")
@@ -142,7 +145,9 @@ def _render_usage(usage: list[dict[str, Any]], live_reason: str | None) -> None:
     console.print(table)
 
 
-def show_command(key: str = typer.Argument(..., help="Segment key."), as_json: bool = JsonOption) -> None:
+def show_command(
+    key: str = typer.Argument(..., metavar="KEY", help="Segment key."), as_json: bool = JsonOption
+) -> None:
     """Definition, status and its history, members, last refresh, usage, member-count trend, schedule."""
     with handle_errors(as_json), context.engine().connect() as conn:
         emit(catalog.describe_segment(conn, key), as_json, _render_show)
@@ -176,7 +181,7 @@ def _segment_usage(conn: Any, key: str) -> dict[str, Any]:
 
 
 def usage_command(
-    key: str | None = typer.Argument(None, help="Segment key: what uses this segment."),
+    key: str | None = typer.Argument(None, metavar="KEY", help="Segment key: what uses this segment."),
     of: str | None = typer.Option(None, "--of", help="KIND:KEY (campaign:bf, journey:x, segment:y): what it uses."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -204,7 +209,7 @@ def _render_points(data: dict[str, Any]) -> None:
 
 
 def trend_command(
-    key: str = typer.Argument(..., help="Segment key."),
+    key: str = typer.Argument(..., metavar="KEY", help="Segment key."),
     output: Path | None = typer.Option(None, "--output", help="Draw the chart to FILE.png or FILE.svg."),
     since: str | None = typer.Option(None, "--since", help="Only points at or after this time."),
     last: int | None = typer.Option(None, "--last", min=1, help="Only the last N points."),

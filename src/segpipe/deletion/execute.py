@@ -64,6 +64,8 @@ def delete_batch(engine: Engine, job_id: uuid.UUID, batch_no: int) -> BatchResul
         ids = batch_ids(conn, job_id, batch_no)
         if not ids:
             return BatchResult(job_id, batch_no, 0, 0, already_done=True)
+        # Each batch's statements are planned afresh; JIT compilation would cost more than it saves.
+        conn.execute(sa.select(sa.func.set_config("jit", "off", True)))
         counts = delete_profile_rows(conn, ids, audit.audit_salt(conn))
         conn.execute(
             sa.update(_m).where(_m.c.job_id == job_id, _m.c.batch_no == batch_no, ~_m.c.deleted).values(deleted=True)

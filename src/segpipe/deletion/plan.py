@@ -20,7 +20,10 @@ from segpipe.errors import InvalidInput
 from segpipe.permissions import DELETE_PROFILES, check_actor, missing_permissions
 from segpipe.store.segments import SegmentRow, require_segment
 
-DEFAULT_BATCH_SIZE = 10_000
+DEFAULT_BATCH_SIZE = 50_000
+"""Profiles per batch. Each batch walks the event pages its profiles' events lie on; when the deletion is a large
+share of the data those pages are mostly the same for every batch, so fewer, larger batches cost less
+(BENCHMARKS.md, "Deletion")."""
 DEFAULT_MAX_SHARE = 0.5
 DELETED_TABLES = ("profiles", "events", "event_ids", "subscriptions", "memberships", "snapshot_members")
 ANONYMIZED_TABLES = ("activity",)

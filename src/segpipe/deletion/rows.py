@@ -105,18 +105,35 @@ def _delete_memberships(conn: Connection, ids: list[int]) -> list[dict[str, Any]
     return [{"segment_id": sid, "removed": n, "member_count": after.get(sid)} for sid, n in sorted(counts.items())]
 
 
-def remaining_rows(conn: Connection, ids: list[int]) -> dict[str, int]:
-    """Rows still linked to these profile ids, per table (all zero after a complete deletion)."""
-    counted = [(t.profiles, t.profiles.c.id)] + [
-        (table, table.c.profile_id) for table in (*_BY_PROFILE, t.memberships, t.activity)
-    ]
+def _linked(table: sa.Table) -> sa.ColumnElement[Any]:
+    return table.c.id if table is t.profiles else table.c.profile_id
+
+
+LINKED_TABLES = (t.profiles, *_BY_PROFILE, t.memberships, t.activity)
+
+
+def remaining_in_manifest(conn: Connection, job_id: Any) -> dict[str, int]:
+    """Rows still linked to any profile of the job's manifest, per table (all zero after a complete deletion).
+
+    Set-based, so the planner picks per table between the profile_id index and one hashed pass."""
+    m = t.deletion_manifest
+    manifest = sa.select(m.c.profile_id).where(m.c.job_id == job_id)
     columns = [
         sa.select(sa.func.count())
         .select_from(table)
-        .where(column == sa.any_(ids_param(ids)))
+        .where(_linked(table).in_(manifest))
         .scalar_subquery()
         .label(table.name)
-        for table, column in counted
+        for table in LINKED_TABLES
     ]
-    row = conn.execute(sa.select(*columns)).one()
-    return {name: int(value) for name, value in row._mapping.items()}
+    return {name: int(value) for name, value in conn.execute(sa.select(*columns)).one()._mapping.items()}
+
+
+def batches_with_rows(conn: Connection, job_id: Any, tables: list[str]) -> list[int]:
+    """The manifest batches whose profiles still have rows in these tables."""
+    m = t.deletion_manifest
+    found: set[int] = set()
+    for table in (table for table in LINKED_TABLES if table.name in tables):
+        query = sa.select(m.c.batch_no).join(table, _linked(table) == m.c.profile_id).where(m.c.job_id == job_id)
+        found.update(conn.execute(query.distinct()).scalars())
+    return sorted(found)

@@ -21,7 +21,7 @@ from segpipe.deletion import audit, jobs
 from segpipe.deletion.activity import compare_to_baseline
 from segpipe.deletion.execute import batch_ids, pending_batches
 from segpipe.deletion.gates import require_state
-from segpipe.deletion.rows import delete_profile_rows, remaining_rows
+from segpipe.deletion.rows import batches_with_rows, delete_profile_rows, remaining_in_manifest
 from segpipe.errors import InvalidInput
 
 TABLE_ORDER = ("profiles", "events", "event_ids", "subscriptions", "memberships", "snapshot_members", "activity")
@@ -47,9 +47,11 @@ def verify(engine: Engine, job_id: uuid.UUID) -> Verification:
         require_state(job, (jobs.GATE_PASSED, jobs.DELETING, jobs.FAILED), "verify")
         if pending_batches(conn, job_id):
             raise InvalidInput(f"job {job_id} still has batches to delete; resume it first", where="job")
-    leftovers = _remaining_by_batch(engine, job_id, range(1, int(job.batches or 0) + 1))
-    swept = _sweep(engine, job_id, sorted(leftovers))
-    remaining = _total(_remaining_by_batch(engine, job_id, sorted(leftovers)).values())
+    remaining = _remaining(engine, job_id)
+    swept: dict[str, int] = {}
+    if remaining:
+        swept = _sweep(engine, job_id, _batches_with_rows(engine, job_id, sorted(remaining)))
+        remaining = _remaining(engine, job_id)
     with engine.begin() as conn:
         changed = compare_to_baseline(conn, job.activity_baseline or {})
         exists = conn.execute(sa.select(t.segments.c.id).where(t.segments.c.id == job.segment_id)).first() is not None
@@ -60,15 +62,23 @@ def verify(engine: Engine, job_id: uuid.UUID) -> Verification:
     return result
 
 
-def _remaining_by_batch(engine: Engine, job_id: uuid.UUID, batch_numbers: Iterable[int]) -> dict[int, dict[str, int]]:
-    """Rows still linked to the manifest's profiles, per batch that has any (one query per batch)."""
-    found = {}
-    with engine.connect() as conn:
-        for batch_no in batch_numbers:
-            counts = remaining_rows(conn, batch_ids(conn, job_id, batch_no, pending_only=False))
-            if any(counts.values()):
-                found[batch_no] = {table: n for table, n in counts.items() if n}
-    return found
+def _remaining(engine: Engine, job_id: uuid.UUID) -> dict[str, int]:
+    """Rows still linked to any manifest profile, per table that has some (one set-based query)."""
+    with engine.begin() as conn:
+        _planner_settings(conn)
+        return {table: n for table, n in remaining_in_manifest(conn, job_id).items() if n}
+
+
+def _batches_with_rows(engine: Engine, job_id: uuid.UUID, tables: list[str]) -> list[int]:
+    with engine.begin() as conn:
+        _planner_settings(conn)
+        return batches_with_rows(conn, job_id, tables)
+
+
+def _planner_settings(conn: Any) -> None:
+    # One pass over each table against the hashed manifest; JIT would only add compile time.
+    for name, value in (("jit", "off"), ("work_mem", "64MB")):
+        conn.execute(sa.select(sa.func.set_config(name, value, True)))
 
 
 def _sweep(engine: Engine, job_id: uuid.UUID, batch_numbers: list[int]) -> dict[str, int]:

@@ -24,6 +24,7 @@ STATUS_FILTERS = ("active", "inactive", "archived", "all")
 SORT_FIELDS = ("key", "name", "member_count", "last_refreshed_at", "created_at", "updated_at", "status")
 DEFAULT_SORT = "key"
 SHOW_TREND_POINTS = 30
+SHOW_MEMBERS = 10
 _s = t.segments
 
 
@@ -43,11 +44,13 @@ def _search_filter(text: str) -> sa.ColumnElement[bool]:
 
 
 def _ordering(sort: str) -> list[sa.ColumnElement[Any]]:
-    """`field` ascending or `-field` descending; NULLs last either way; ties broken by key."""
-    descending = sort.startswith("-")
-    name = sort[1:] if descending else sort.lstrip("+")
-    if name not in SORT_FIELDS:
-        raise InvalidInput(f"unknown sort field '{name}' (one of {', '.join(SORT_FIELDS)}; -FIELD descends)", "--sort")
+    """`field` (or `field:asc`) ascending, `-field` (or `field:desc`) descending; NULLs last; ties broken by key."""
+    field, _, direction = sort.strip().partition(":")
+    descending = field.startswith("-") or direction.lower() == "desc"
+    name = field.lstrip("+-")
+    if name not in SORT_FIELDS or direction.lower() not in ("", "asc", "desc"):
+        fields = ", ".join(SORT_FIELDS)
+        raise InvalidInput(f"unknown sort {sort!r} (one of {fields}; -FIELD or FIELD:desc descends)", "--sort")
     column: sa.ColumnElement[Any] = _s.c[name]
     if name in ("key", "name", "status"):
         column = column.collate("C")
@@ -110,6 +113,7 @@ def describe_segment(conn: Connection, key: str) -> dict[str, Any]:
         references=sorted(index.graph.get(key, ())),
         last_refresh=_last_refresh(conn, segment),
         refresh_running=refresh_in_progress(conn, key),
+        members=_member_preview(conn, segment.id),
         trend={"points": [p.to_json() for p in points], "sparkline": sparkline([p.member_count for p in points])},
         history=_status_history(conn, segment.id),
         schedule={"activate_at": segment.activate_at, "deactivate_at": segment.deactivate_at},
@@ -119,6 +123,15 @@ def describe_segment(conn: Connection, key: str) -> dict[str, Any]:
     kind, when = last_activity(segment, resumed)
     data.update(last_resumed_at=resumed, last_activity={"kind": kind, "at": when})
     return data
+
+
+def _member_preview(conn: Connection, segment_id: int) -> list[str]:
+    """The external ids of the first stored members (by internal id: an index range scan, cheap at any size)."""
+    m, p = t.memberships, t.profiles
+    first = sa.select(m.c.profile_id).where(m.c.segment_id == segment_id).order_by(m.c.profile_id)
+    first = first.limit(SHOW_MEMBERS).subquery()
+    query = sa.select(p.c.external_id).join(first, first.c.profile_id == p.c.id).order_by(p.c.id)
+    return list(conn.execute(query).scalars())
 
 
 def _last_refresh(conn: Connection, segment: SegmentRow) -> dict[str, Any] | None:

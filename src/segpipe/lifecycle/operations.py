@@ -6,10 +6,12 @@ serializes with `apply`, `classify` and the other operations. `bulk.run_per_key`
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from graphlib import TopologicalSorter
 from typing import Any
 
 import sqlalchemy as sa
@@ -114,19 +116,22 @@ def rename_segment(conn: Connection, key: str, new_name: str, actor: str | None 
 
 
 def clone_segment(
-    conn: Connection, key: str, new_key: str, name: str | None = None, actor: str | None = None
+    conn: Connection, key: str, new_key: str | None, name: str | None = None, actor: str | None = None
 ) -> SegmentRow:
     """A new active segment with the same rules and description, and a history of its own (no members yet).
 
-    The default name is "<name> (copy)", numbered when taken ("<name> (copy 2)"); an explicit name must be free.
+    The default key is "<key>-copy" and the default name "<name> (copy)", numbered when taken ("<key>-copy-2",
+    "<name> (copy 2)"); an explicit key or name must be free.
     """
-    if not SEGMENT_KEY_RE.fullmatch(new_key):
+    if new_key is not None and not SEGMENT_KEY_RE.fullmatch(new_key):
         raise InvalidInput(f"invalid segment key {new_key!r}: must match {SEGMENT_KEY_RE.pattern}", where="NEW_KEY")
     if name is not None:
         check_name(name, "--name")
     xact_lock(conn, "apply")
     source = require_segment(conn, key)
-    if get_segment(conn, new_key) is not None:
+    if new_key is None:
+        new_key = _free_copy_key(conn, key)
+    elif get_segment(conn, new_key) is not None:
         raise InvalidInput(f"segment '{new_key}' already exists", where="NEW_KEY")
     if name is None:
         name = _free_copy_name(conn, source.name)
@@ -137,6 +142,15 @@ def clone_segment(
     replace_segment_dependencies(conn, new_key, [dep.key for dep in dependencies_of(conn, source.id)])
     log_event(conn, segment_id, "cloned", actor=actor, detail={"from": key})
     return require_segment(conn, new_key)
+
+
+def _free_copy_key(conn: Connection, key: str) -> str:
+    for n in itertools.count(1):
+        suffix = "-copy" if n == 1 else f"-copy-{n}"
+        candidate = key[: 63 - len(suffix)] + suffix
+        if get_segment(conn, candidate) is None:
+            return candidate
+    raise AssertionError("unreachable")
 
 
 def _free_copy_name(conn: Connection, name: str) -> str:
@@ -165,15 +179,39 @@ def segment_references(conn: Connection, segment_id: int) -> list[dict[str, Any]
     return refs
 
 
+def referenced(key: str, refs: list[dict[str, Any]]) -> GateRefused:
+    """The refusal (gate `referenced`, exit 3) of deleting a segment that `refs` still reference."""
+    listed = ", ".join(f"{KIND_NAMES.get(r['kind'], r['kind'])} {r['key']} ({r['role']})" for r in refs)
+    message = f"segment '{key}' is still referenced by {listed}; remove these references first"
+    return GateRefused("referenced", message, details=refs)
+
+
 def check_deletable(conn: Connection, key: str) -> SegmentRow:
     """The segment, when nothing references it (else GateRefused `referenced`, exit 3, listing each reference)."""
     segment = require_segment(conn, key)
     refs = segment_references(conn, segment.id)
     if refs:
-        listed = ", ".join(f"{KIND_NAMES.get(r['kind'], r['kind'])} {r['key']} ({r['role']})" for r in refs)
-        message = f"segment '{key}' is still referenced by {listed}; remove these references first"
-        raise GateRefused("referenced", message, details=refs)
+        raise referenced(key, refs)
     return segment
+
+
+def deletion_order(references: dict[str, list[dict[str, Any]]]) -> tuple[list[str], dict[str, GateRefused]]:
+    """Which of the segments asked for can be deleted together, referencing ones first, and the refusals.
+
+    `references` maps each key asked for to what references it. A reference by another segment of the same
+    command does not count when that segment goes too, so `delete base derived` works in one command.
+    """
+    going = dict(references)
+    refused: dict[str, GateRefused] = {}
+    while blocked := [key for key, refs in going.items() if any(not _goes_too(r, going) for r in refs)]:
+        for key in blocked:
+            refused[key] = referenced(key, going.pop(key))
+    sorter = TopologicalSorter({key: {r["key"] for r in refs} for key, refs in going.items()})
+    return list(sorter.static_order()), refused
+
+
+def _goes_too(ref: dict[str, Any], going: dict[str, Any]) -> bool:
+    return ref["kind"] == "segment" and ref["key"] in going
 
 
 def delete_segment(conn: Connection, key: str, actor: str | None = None) -> Outcome:

@@ -23,6 +23,9 @@ STATUSES = ("subscribed", "unsubscribed")
 ACTIVITY_KINDS = ("sent", "delivered", "open", "click", "bounce", "unsubscribe")
 
 _ABSENT: Any = object()
+MAX_KEY_BYTES = 1024
+"""external_id, event_id, event and campaign are indexed: Postgres refuses an index entry over ~2.7 kB (exit 1,
+no row number), so a longer key is an invalid row instead."""
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 # Digits → b"0", any other byte → b"x": a run of 19 digits is then a substring search (4x faster than a regex).
 _DIGIT_MAP = bytes(ord("0") if 48 <= i <= 57 else ord("x") for i in range(256))
@@ -103,6 +106,14 @@ def clean_text(name: str, text: str) -> str:
     return text
 
 
+def key_text(name: str, text: str) -> str:
+    """clean_text for an indexed key, which must also fit an index entry."""
+    text = clean_text(name, text)
+    if len(text) > MAX_KEY_BYTES // 4 and len(text.encode()) > MAX_KEY_BYTES:
+        raise RowError(f"{name} is longer than {MAX_KEY_BYTES} bytes")
+    return text
+
+
 def external_id(record: Mapping[str, Any]) -> str:
     """A non-empty string; an integer is taken as its decimal text (JSON `42` is external id "42")."""
     value = _required(record, "external_id")
@@ -112,7 +123,7 @@ def external_id(record: Mapping[str, Any]) -> str:
         raise RowError(f"external_id must be a string, got {type_name(value)}")
     if not value.strip():
         raise RowError("empty external_id")
-    return clean_text("external_id", value)
+    return key_text("external_id", value)
 
 
 def required_text(record: Mapping[str, Any], name: str) -> str:
@@ -121,7 +132,7 @@ def required_text(record: Mapping[str, Any], name: str) -> str:
         raise RowError(f"{name} must be a string, got {type_name(value)}")
     if not value.strip():
         raise RowError(f"empty {name}")
-    return clean_text(name, value)
+    return key_text(name, value)
 
 
 def choice(record: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
@@ -168,7 +179,7 @@ def optional_event_id(record: Mapping[str, Any], dialect: Dialect) -> str | None
         return str(value)
     if not isinstance(value, str):
         raise RowError(f"event_id must be a string, got {type_name(value)}")
-    return clean_text("event_id", value)
+    return key_text("event_id", value)
 
 
 def _reject_constant(token: str) -> Any:

@@ -14,12 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema as t
-from segpipe.errors import NotFound
+from segpipe.errors import InvalidInput, NotFound, is_transient
 from segpipe.progress import NullProgress, Progress
+from segpipe.refresh import feature_tables, shared
 from segpipe.refresh import graph as g
 from segpipe.refresh.locks import refresh_in_progress
 from segpipe.refresh.membership import MembersQuery, SegmentRefreshResult, compile_segment, refresh_segment
 from segpipe.refresh.stale import DependencyState, stale_reason
+from segpipe.rules import RuleNode, parse_rules
 from segpipe.store import runs
 from segpipe.store.segments import SegmentRow, dependency_keys, list_segments
 
@@ -152,18 +154,56 @@ def _planned_waves(
     return tuple(result)
 
 
-def start_run(conn: Connection, plan: RefreshPlan, trigger: str = "manual", flow_run_id: str | None = None) -> int:
-    """Record a run: its planned segments as `queued`, its skipped segments as `skipped` with the reason."""
+def start_run(
+    conn: Connection,
+    plan: RefreshPlan,
+    trigger: str = "manual",
+    flow_run_id: str | None = None,
+    *,
+    force: bool = False,
+) -> int:
+    """Record a run: its planned segments as `queued`, its skipped segments as `skipped` with the reason.
+
+    Also plans the run's shared event scans over the segments it will compute (the stale ones; all with
+    `force`); the scans themselves run when the first segment needing them is refreshed.
+    """
     run_id = runs.create_run(conn, trigger, plan.as_of, flow_run_id)
     rows = [{"segment_id": s.segment_id, "status": "queued"} for s in plan.segments]
     rows += [{"segment_id": s.segment_id, "status": "skipped", "reason": s.reason} for s in plan.skipped]
     runs.add_segment_refreshes(conn, run_id, rows)
+    _plan_shared_scans(conn, run_id, [s.segment_id for s in plan.segments if force or s.stale_reason is not None])
     return run_id
 
 
+def _plan_shared_scans(conn: Connection, run_id: int, segment_ids: list[int]) -> None:
+    """Drop tables left by ended or crashed runs, then plan this run's shared scans (`refresh.shared`)."""
+    rule_sets = _parsed_rules(conn, segment_ids) if len(segment_ids) >= shared.MIN_CONSUMERS else []
+    try:
+        with conn.begin_nested():
+            feature_tables.drop_abandoned(conn)
+            feature_tables.create_catalog(conn, run_id, shared.plan_groups(rule_sets))
+    except sa.exc.SQLAlchemyError as exc:
+        # Sharing is an optimization: without a catalog every segment scans on its own.
+        if is_transient(exc):
+            raise
+
+
+def _parsed_rules(conn: Connection, segment_ids: list[int]) -> list[RuleNode]:
+    query = sa.select(t.segments.c.rules).where(t.segments.c.id.in_(segment_ids))
+    parsed = []
+    for rules in conn.execute(query).scalars():
+        try:
+            parsed.append(parse_rules(rules))
+        except InvalidInput:
+            continue  # its refresh fails and reports why
+    return parsed
+
+
 def finish_run(conn: Connection, run_id: int) -> RefreshRunResult:
-    """Close the run (segments still queued become `cancelled`) and return what happened to each segment."""
+    """Close the run (segments still queued become `cancelled`), drop its shared-scan tables, and return what
+    happened to each segment."""
     runs.finish_run(conn, run_id)
+    feature_tables.drop_run_tables(conn, run_id)
     as_of = conn.execute(sa.select(t.refresh_runs.c.as_of).where(t.refresh_runs.c.id == run_id)).scalar_one()
     segments = [
         SegmentRefreshResult(
@@ -194,7 +234,7 @@ def refresh(
     progress = progress or NullProgress()
     with engine.begin() as conn:
         plan = plan_refresh(conn, keys, as_of)
-        run_id = start_run(conn, plan, trigger)
+        run_id = start_run(conn, plan, trigger, force=force)
     progress.start(len(plan.segments), "refresh")
     try:
         for planned in plan.segments:

@@ -23,24 +23,31 @@ def refresh_in_progress(conn: Connection, key: str) -> bool:
 
 @contextmanager
 def segment_lock(conn: Connection, key: str) -> Iterator[None]:
-    """Hold the segment's refresh lock on `conn` across its transactions; waits while another session holds it.
+    """Hold the segment's refresh lock on `conn` across its transactions; waits while another session holds it."""
+    with session_lock(conn, LOCK_NAME, key):
+        yield
+
+
+@contextmanager
+def session_lock(conn: Connection, *parts: str) -> Iterator[None]:
+    """Hold the session-level advisory lock named `parts` on `conn` across its transactions, waiting for it.
 
     The lock is taken and committed before the body runs, so the body's transactions take their snapshots
     after the previous holder committed.
     """
-    conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock_id(LOCK_NAME, key)})
+    conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock_id(*parts)})
     conn.commit()
     try:
         yield
     finally:
-        _unlock(conn, key)
+        _unlock(conn, parts)
 
 
-def _unlock(conn: Connection, key: str) -> None:
+def _unlock(conn: Connection, parts: tuple[str, ...]) -> None:
     try:
         if conn.in_transaction():
             conn.rollback()
-        conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id(LOCK_NAME, key)})
+        conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id(*parts)})
         conn.commit()
     except sa.exc.SQLAlchemyError:
         # A broken session cannot unlock; discarding it ends the session, which releases the lock.

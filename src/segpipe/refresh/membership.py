@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,9 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from segpipe.errors import SegpipeError, is_transient
+from segpipe.errors import InvalidInput, SegpipeError, is_transient
+from segpipe.refresh import feature_tables
 from segpipe.refresh.locks import segment_lock
+from segpipe.refresh.shared import segment_features
 from segpipe.refresh.stale import DependencyState, stale_reason
+from segpipe.rules import parse_rules
+from segpipe.rules.features import EventFeature
 from segpipe.store import memberships, runs
 from segpipe.store.segments import SegmentRow, get_segment, require_segment
 
@@ -36,11 +41,17 @@ class SegmentRefreshResult:
     reason: str | None = None
 
 
-def compile_segment(segment: SegmentRow, as_of: datetime, resolve_segment: Resolver) -> sa.Select[Any]:
-    """The rules compiler's member query for a stored segment (the default MembersQuery)."""
+def compile_segment(
+    segment: SegmentRow,
+    as_of: datetime,
+    resolve_segment: Resolver,
+    shared: Mapping[EventFeature, sa.Column[Any]] | None = None,
+) -> sa.Select[Any]:
+    """The rules compiler's member query for a stored segment (the default MembersQuery); `shared`: event
+    features read from the run's shared scans (`feature_tables.shared_columns`)."""
     from segpipe.rules import compile_members, parse_rules
 
-    return compile_members(parse_rules(segment.rules), as_of, resolve_segment, mode="set")
+    return compile_members(parse_rules(segment.rules), as_of, resolve_segment, mode="set", shared=shared)
 
 
 def refresh_segment(
@@ -67,7 +78,7 @@ def refresh_segment(
             if blocked is not None:
                 return blocked
             try:
-                return _evaluate(conn, key, as_of, refresh_id, force, members_query)
+                return _evaluate(conn, run_id, key, as_of, refresh_id, force, members_query)
             except Exception as exc:
                 result = _record_failure(engine, conn, key, refresh_id, exc)
                 if raise_transient and is_transient(exc):
@@ -109,13 +120,21 @@ def _blocking_reason(conn: Connection, run_id: int, segment_id: int) -> str | No
 
 
 def _evaluate(
-    conn: Connection, key: str, as_of: datetime, refresh_id: int, force: bool, members_query: MembersQuery
+    conn: Connection,
+    run_id: int,
+    key: str,
+    as_of: datetime,
+    refresh_id: int,
+    force: bool,
+    members_query: MembersQuery,
 ) -> SegmentRefreshResult:
-    """Inside one REPEATABLE READ transaction: decide staleness, compute, write the diff, record; commit."""
+    """Inside one REPEATABLE READ transaction: decide staleness, compute, write the diff, record; commit.
+
+    Before it, the run's shared scans this segment reads are built (see `feature_tables`)."""
+    shared = _shared_features(conn, run_id, key, as_of, force) if members_query is compile_segment else set()
     version = runs.data_version(conn)
     segment = require_segment(conn, key)
-    deps = [DependencyState(d.key, d.last_refreshed_at) for d in memberships.dependencies_of(conn, segment.id)]
-    reason = "forced" if force else stale_reason(segment, as_of, version, deps)
+    reason = _stale_reason(conn, segment, as_of, version, force)
     if reason is None:
         fields = {"member_count": segment.member_count, "added": 0, "removed": 0, "reason": "up to date"}
         duration = runs.record_outcome(conn, refresh_id, "succeeded", **fields)
@@ -123,13 +142,37 @@ def _evaluate(
         return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
     for name, value in _SESSION_SETTINGS.items():
         conn.execute(sa.select(sa.func.set_config(name, value, True)))
-    count = memberships.stage_new_members(conn, members_query(segment, as_of, _resolver(conn)))
+    if shared:
+        columns = feature_tables.shared_columns(conn, run_id, shared, version)
+        query = compile_segment(segment, as_of, _resolver(conn), columns)
+    else:
+        query = members_query(segment, as_of, _resolver(conn))
+    count = memberships.stage_new_members(conn, query)
     added, removed = memberships.apply_new_members(conn, segment.id)
     memberships.record_refreshed(conn, segment.id, count, as_of, version)
     fields = {"member_count": count, "added": added, "removed": removed, "reason": reason}
     duration = runs.record_outcome(conn, refresh_id, "succeeded", **fields)
     conn.commit()
     return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
+
+
+def _stale_reason(conn: Connection, segment: SegmentRow, as_of: datetime, version: int, force: bool) -> str | None:
+    if force:
+        return "forced"
+    deps = [DependencyState(d.key, d.last_refreshed_at) for d in memberships.dependencies_of(conn, segment.id)]
+    return stale_reason(segment, as_of, version, deps)
+
+
+def _shared_features(conn: Connection, run_id: int, key: str, as_of: datetime, force: bool) -> set[EventFeature]:
+    """The segment's event features, once the run's shared scans holding any of them are built; empty when the
+    segment is up to date (nothing to compute) or its rules do not parse (its computation reports that)."""
+    segment = require_segment(conn, key)
+    features: set[EventFeature] = set()
+    if _stale_reason(conn, segment, as_of, runs.data_version(conn), force) is not None:
+        with suppress(InvalidInput):
+            features = segment_features(parse_rules(segment.rules))
+    feature_tables.ensure_built(conn, run_id, features, as_of)
+    return features
 
 
 def _resolver(conn: Connection) -> Resolver:

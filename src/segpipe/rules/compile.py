@@ -7,7 +7,7 @@ per profile, or a precomputed feature table) is the source's business; see `segp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import singledispatch
@@ -22,7 +22,7 @@ from segpipe.rules.features import EventFeature, event_test
 from segpipe.rules.model import TIME_COLUMN, All, Any_, Attribute, Event, Not, RuleNode, SegmentRef, Subscription
 from segpipe.rules.operators import Bool, JsonKey, Operand, TextColumn, TimeColumn, bind, compare
 from segpipe.rules.passes import optimize
-from segpipe.rules.sources import CorrelatedSource, FeatureSource, JoinedSource
+from segpipe.rules.sources import CorrelatedSource, FeatureSource, JoinedSource, SharedSource
 
 Resolved = sa.Selectable | RuleNode
 Resolver = Callable[[str], Resolved]
@@ -60,11 +60,14 @@ def compile_members(
     as_of: datetime,
     resolve_segment: Resolver | None,
     mode: Literal["set", "point"] = "set",
+    shared: Mapping[EventFeature, sa.Column[Any]] | None = None,
 ) -> sa.Select[Any]:
     """A SELECT of one column, `profile_id`: the profiles matching `node` as of `as_of`.
 
     `mode="set"` evaluates all profiles with grouped scans joined to `profiles`; `mode="point"` uses correlated
-    subqueries per profile (add `.where(profiles.c.external_id == ...)` for a point check).
+    subqueries per profile (add `.where(profiles.c.external_id == ...)` for a point check). `shared` (set mode):
+    features already computed as of `as_of` by `features.shared_scan`, as columns of tables keyed by
+    `profile_id`; those are joined instead of scanning events again.
 
     >>> from datetime import UTC, datetime
     >>> from segpipe.rules import parse_rules
@@ -77,7 +80,8 @@ def compile_members(
     node = optimize(node)
     context = Context(as_of, resolve_segment, CorrelatedSource(as_of))
     if mode == "set":
-        context.source = JoinedSource(as_of, collect_features(node, context))
+        features = collect_features(node, context)
+        context.source = SharedSource(as_of, features, shared) if shared else JoinedSource(as_of, features)
     elif mode != "point":
         raise ValueError(f"unknown mode {mode!r}")
     predicate = to_sql(node, context)

@@ -7,13 +7,15 @@
 - `CorrelatedSource` (point mode, one or a few profiles): correlated subqueries per profile, served by the
   `events(profile_id, name, occurred_at)` and `subscriptions(profile_id, channel, ...)` indexes.
 
-A precomputed feature table (refresh-all's shared scan) is a third implementation of `FeatureSource`: its
-`event_value` returns the table's column for the feature, and `from_clause` joins the table.
+- `SharedSource` (set mode within a refresh run): features precomputed by the run's shared scans are columns of
+  per-profile feature tables (`features.shared_scan`), each table LEFT JOINed once; every other feature falls
+  back to `JoinedSource`'s grouped scans. A profile without a row in a table has NULL features, exactly like a
+  profile without events in a per-query scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -92,6 +94,23 @@ class JoinedSource:
         for table in self._joins:
             joined = joined.outerjoin(table, table.c.profile_id == _profile_id)
         return joined
+
+
+class SharedSource(JoinedSource):
+    def __init__(
+        self, as_of: datetime, features: Iterable[EventFeature], shared: Mapping[EventFeature, sa.Column[Any]]
+    ) -> None:
+        """`shared`: feature → a column of a feature table keyed by `profile_id` (more may be given than used)."""
+        needed = list(dict.fromkeys(features))
+        super().__init__(as_of, [feature for feature in needed if feature not in shared])
+        for feature in needed:
+            column = shared.get(feature)
+            if column is None:
+                continue
+            table = column.table
+            if not any(joined is table for joined in self._joins):
+                self._joins.append(table)
+            self._columns[feature] = column
 
 
 class CorrelatedSource:

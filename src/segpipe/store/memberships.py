@@ -52,12 +52,18 @@ def stage_new_members(conn: Connection, select: sa.SelectBase) -> int:
 def apply_new_members(conn: Connection, segment_id: int) -> tuple[int, int]:
     """Make the stored members equal to `new_members`: delete the gone, insert the new; returns (added, removed).
 
-    Unchanged members are not touched, so a refresh without changes writes no membership rows.
+    Unchanged members are not touched, so a refresh without changes writes no membership rows. New members
+    are inserted in profile_id order: both indexes then fill page by page instead of at random (2.3x faster for
+    a first refresh, see BENCHMARKS.md "Refresh").
     """
     still_member = sa.exists().where(new_members.c.profile_id == _members.c.profile_id)
     removed = conn.execute(sa.delete(_members).where(_members.c.segment_id == segment_id, ~still_member)).rowcount
     already = sa.exists().where(_members.c.segment_id == segment_id, _members.c.profile_id == new_members.c.profile_id)
-    fresh = sa.select(sa.literal(segment_id, sa.BigInteger), new_members.c.profile_id).where(~already)
+    fresh = (
+        sa.select(sa.literal(segment_id, sa.BigInteger), new_members.c.profile_id)
+        .where(~already)
+        .order_by(new_members.c.profile_id)
+    )
     insert = sa.insert(_members).from_select(["segment_id", "profile_id"], fresh)
     added = conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
     return int(added), int(removed)

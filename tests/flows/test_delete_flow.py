@@ -1,0 +1,62 @@
+"""The delete-profiles flow: confirmed upfront; approved in a paused run's form; no approval in time → cancelled."""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+
+import sqlalchemy as sa
+from prefect.flow_runs import resume_flow_run
+
+from flows.delete_profiles import delete_segment_profiles
+from tests.flows.helpers import api, wait_for
+
+
+def _count(engine, where: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM segpipe.profiles WHERE {where}")).scalar_one()
+
+
+def _in_thread(**parameters):
+    states: list = []
+    run = contextvars.copy_context().run
+    worker = threading.Thread(
+        target=run, args=(lambda: states.append(delete_segment_profiles(**parameters, return_state=True)),)
+    )
+    worker.start()
+    return worker, states
+
+
+def _paused_run(server, name: str) -> str | None:
+    body = {"flow_runs": {"name": {"any_": [name]}, "state": {"type": {"any_": ["PAUSED"]}}}}
+    runs = api(server, "POST", "/flow_runs/filter", json=body)
+    return runs[0]["id"] if runs else None
+
+
+def test_confirmed_upfront_deletes_in_batches(world, cli, flow_env):
+    assert cli("grant", "alice", "profiles:view", "profiles:edit").exit_code == 0
+    result = delete_segment_profiles(
+        segment_key="pro", actor="alice", confirm_name="Pro plan", expected=3, batch_size=2
+    )
+    assert result["status"] == "completed" and result["deleted_profiles"] == 3 and result["batches"] == 2
+    assert _count(world, "attributes->>'plan' = 'pro'") == 0 and _count(world, "true") == 7
+
+
+def test_paused_for_approval_then_resumed(world, cli, flow_env):
+    assert cli("grant", "alice", "profiles:view", "profiles:edit").exit_code == 0
+    worker, states = _in_thread(segment_key="fr", actor="alice")
+    flow_run_id = wait_for(lambda: _paused_run(flow_env, "delete-profiles fr"), 60, "the approval form")
+    resume_flow_run(flow_run_id, run_input={"segment_name": "France", "expected_count": 4})
+    worker.join(60)
+    assert states and states[0].is_completed(), states
+    assert states[0].result()["deleted_profiles"] == 4 and _count(world, "attributes->>'country' = 'FR'") == 0
+
+
+def test_no_approval_in_time_cancels(world, cli, flow_env):
+    assert cli("grant", "alice", "profiles:view", "profiles:edit").exit_code == 0
+    state = delete_segment_profiles(segment_key="fr", actor="alice", approval_timeout_s=2, return_state=True)
+    assert state.is_cancelled()
+    assert _count(world, "attributes->>'country' = 'FR'") == 4
+    with world.connect() as conn:
+        job = conn.execute(sa.text("SELECT state, error FROM segpipe.deletion_jobs")).one()
+    assert job.state == "refused" and "no approval within 2 s" in job.error
