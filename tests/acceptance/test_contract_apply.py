@@ -139,6 +139,16 @@ def test_yaml_multi_document_folders_and_json_files(sp: Driver) -> None:
     assert actions(sp.ok("apply", root)) == dict.fromkeys(keys, "unchanged")
 
 
+def test_the_same_text_means_the_same_in_json_and_yaml(sp: Driver) -> None:
+    a, b = sp.k("a"), sp.k("b")
+    text = json.dumps([seg(a), seg(b, rules={"segment": a})])
+    assert actions(sp.ok("apply", sp.file("list.yaml", text))) == {a: "created", b: "created"}
+    assert actions(sp.ok("apply", sp.file("list.json", text))) == {a: "unchanged", b: "unchanged"}
+    listed = sp.file("list2.yaml", f"- {json.dumps(seg(a))}\n---\n{json.dumps(seg(b, rules={'segment': a}))}\n")
+    plan = sp.ok("apply", listed)
+    assert [(o["key"], o["source"].rsplit("#", 1)[1]) for o in plan["objects"]] == [(a, "1"), (b, "2")]
+
+
 def test_stdin_is_read_with_a_dash(sp: Driver) -> None:
     a = sp.k("a")
     plan = sp.ok("apply", "-", input=json.dumps(seg(a)))

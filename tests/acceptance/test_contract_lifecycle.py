@@ -416,7 +416,7 @@ def test_usage_lists_every_consumer_kind(sp: Driver) -> None:
         {"kind": "Message", "key": sp.k("msg"), "segments": [s], "used_by": [jr]},
         {"kind": "Report", "key": sp.k("rep"), "segments": [s]},
     )
-    usage = sp.ok("segment", "usage", s)["usage"]
+    usage = sp.ok("segment", "usage", s)
     assert {u["key"] for u in usage} == {sp.k(n) for n in ("ref", "camp", "jr", "tl", "msg", "rep")}
     assert usage == sp.show(s)["usage"]
     sp.fails(2, "segment", "usage", sp.k("nope"))

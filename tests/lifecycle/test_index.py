@@ -116,8 +116,8 @@ def test_show_json(cli, setup, tmp_path):
 
 def test_usage_of_a_segment_and_of_consumers(cli, setup):
     data = run_json(cli, "segment", "usage", "alpha")
-    assert data["live"] is True
-    assert [(u["kind"], u["key"], u["live"]) for u in data["usage"]] == [
+    assert run_json(cli, "segment", "show", "alpha")["live"] is True
+    assert [(u["kind"], u["key"], u["live"]) for u in data] == [
         ("message", "hero", True),
         ("report", "funnel", False),
         ("test_list", "seeds", True),

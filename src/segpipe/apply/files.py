@@ -138,12 +138,14 @@ def _read_file(display: str, path: Path | None) -> Iterator[RawDocument]:
 
 
 def _yaml_documents(display: str, text: str) -> Iterator[RawDocument]:
+    """Each YAML document; a document that is a list gives its items, as a JSON list does (YAML ⊇ JSON)."""
     number = 0
     try:
         for data in yaml.load_all(text, Loader=_Loader):
-            number += 1
-            if data is not None:
-                yield RawDocument(f"{display}#{number}", data)
+            for item in data if isinstance(data, list) else [data]:
+                number += 1
+                if item is not None:
+                    yield RawDocument(f"{display}#{number}", item)
     except yaml.YAMLError as exc:
         yield RawDocument(f"{display}#{number + 1}", error=_yaml_error(display, exc))
 

@@ -50,9 +50,10 @@ def prefect_api_configured(env: Mapping[str, str] | None = None) -> bool:
     return bool(isinstance(profile, dict) and profile.get("PREFECT_API_URL"))
 
 
-def use_prefect(env: Mapping[str, str] | None = None) -> bool:
+def use_prefect(env: Mapping[str, str] | None = None, *, auto_means_prefect: bool = False) -> bool:
+    """Whether to run the flow; `auto_means_prefect` is for one-off commands (quickstart) worth the server start."""
     chosen = mode(env)
-    return chosen == "prefect" or (chosen == "auto" and prefect_api_configured(env))
+    return chosen == "prefect" or (chosen == "auto" and (auto_means_prefect or prefect_api_configured(env)))
 
 
 def quiet_prefect() -> None:

@@ -46,7 +46,10 @@ def quickstart_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Set up a demo: the database (embedded unless SEGPIPE_DATABASE_URL is set), demo data, demo segments and
-    campaigns, then run refresh-all and print the results table. Safe to run again."""
+    campaigns, then run the refresh-all Prefect flow and print the results table. Safe to run again.
+
+    Without a configured Prefect API the flow runs on a temporary local Prefect server (about 10 s more);
+    SEGPIPE_ORCHESTRATION=direct calls the refresh engine directly instead."""
     from segpipe.demo.quickstart import set_up_demo
 
     with handle_errors(as_json):
@@ -58,7 +61,7 @@ def quickstart_command(
             err_console.print(f"segpipe: database {url} ({where})")
         with err_console.status("loading demo data and applying demo objects…", spinner="dots"):
             setup = set_up_demo(engine, profiles=profiles)
-        result = run_refresh(None, None, trigger="quickstart", progress=progress_for(as_json))
+        result = run_refresh(None, None, trigger="quickstart", progress=progress_for(as_json), prefer_flow=True)
         data = {
             "database": url,
             "loads": [

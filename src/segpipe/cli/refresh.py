@@ -41,9 +41,13 @@ def run_refresh(
     trigger: str = "cli",
     force: bool = False,
     progress: ProgressSink | None = None,
+    prefer_flow: bool = False,
 ) -> RefreshRunResult:
-    """The one place the CLI starts a refresh run (None: refresh-all): the Prefect flow or the engine directly."""
-    if orchestration.use_prefect():
+    """The one place the CLI starts a refresh run (None: refresh-all): the Prefect flow or the engine directly.
+
+    `prefer_flow` runs the flow in `auto` mode even without a configured Prefect API (a temporary local server).
+    """
+    if orchestration.use_prefect(auto_means_prefect=prefer_flow):
         orchestration.quiet_prefect()
         from flows import cli as flows_cli
 
@@ -109,6 +113,13 @@ def _number(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
+def _note(row: dict[str, Any]) -> str:
+    """The error or skip reason; for a computed segment, why it was stale is noise (it is in --json)."""
+    if row["status"] == "succeeded" and row["reason"] != "up to date":
+        return ""
+    return row["error"] or row["reason"] or ""
+
+
 def render_rows(rows: list[dict[str, Any]]) -> None:
     table = Table(title=f"refresh as of {rows[0]['as_of']:%Y-%m-%d %H:%M:%S %Z}" if rows else "refresh")
     for name in ("segment", "status", "members", "added", "removed", "duration", "note"):
@@ -122,7 +133,7 @@ def render_rows(rows: list[dict[str, Any]]) -> None:
             _number(row["added"]),
             _number(row["removed"]),
             duration,
-            row["error"] or row["reason"] or "",
+            _note(row),
         )
     console.print(table)
 

@@ -185,7 +185,8 @@ def usage_command(
     of: str | None = typer.Option(None, "--of", help="KIND:KEY (campaign:bf, journey:x, segment:y): what it uses."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Who uses a segment (direct uses, with status and role) or, with --of, which segments something uses."""
+    """Who uses a segment (its direct uses: the `usage` list of `segment show`) or, with --of, which segments
+    something uses, transitively."""
     with handle_errors(as_json):
         if (key is None) == (of is None):
             raise InvalidInput("give a segment KEY or --of KIND:KEY (one of them)", where="segment usage")
@@ -195,7 +196,7 @@ def usage_command(
                 emit(consumer_usage(load_usage(conn), kind, target), as_json, _render_consumer_usage)
             else:
                 data = _segment_usage(conn, key or "")
-                emit(data, as_json, lambda d: _render_usage(d["usage"], d["live_reason"]))
+                emit(data["usage"], as_json, lambda _uses: _render_usage(data["usage"], data["live_reason"]))
 
 
 def _render_points(data: dict[str, Any]) -> None:

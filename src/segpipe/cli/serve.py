@@ -19,7 +19,7 @@ from types import FrameType
 import typer
 
 from segpipe.cli import context, orchestration
-from segpipe.cli.output import err_console, handle_errors
+from segpipe.cli.output import JsonOption, emit, err_console, handle_errors
 from segpipe.errors import InvalidInput
 
 STARTUP_TIMEOUT_S = 90
@@ -80,21 +80,30 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Where to start a local Prefect server (when none is set)."),
     port: int = typer.Option(4200, "--port", help="Its port; the UI is at http://HOST:PORT."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many flow runs at once."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Serve the Prefect deployments (refresh-all, scheduled-refresh, refresh-segments, presend, classify,
     delete-profiles) in this process, schedules included. Starts a local Prefect server when no API is configured.
-    Flow runs use SEGPIPE_DATABASE_URL of this process."""
-    with handle_errors(False):
+    Flow runs use SEGPIPE_DATABASE_URL of this process. With --json, one line on stdout says it is serving."""
+    with handle_errors(as_json):
         context.engine()
         _interrupt_on_sigterm()
         orchestration.quiet_prefect()
         if orchestration.prefect_api_configured():
+            _announce(as_json, os.environ.get("PREFECT_API_URL"))
             _serve(limit)
             return
         with local_prefect_server(host, port) as api_url:
             os.environ["PREFECT_API_URL"] = api_url
             err_console.print(f"Prefect UI: http://{host}:{port}  (API {api_url})", highlight=False)
+            _announce(as_json, api_url)
             _serve(limit)
+
+
+def _announce(as_json: bool, api_url: str | None) -> None:
+    if as_json:
+        emit({"status": "serving", "api_url": api_url}, True)
+        sys.stdout.flush()
 
 
 def _serve(limit: int | None) -> None:
