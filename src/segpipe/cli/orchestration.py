@@ -57,5 +57,11 @@ def use_prefect(env: Mapping[str, str] | None = None, *, auto_means_prefect: boo
 
 
 def quiet_prefect() -> None:
-    """Prefect logs each flow and task run on the console; a CLI shows its own progress and result instead."""
+    """Prefect logs each flow and task run on the console; a CLI shows its own progress and result instead.
+
+    A temporary local server (no API configured) gets time to start on a busy machine and sends no analytics;
+    values the user set win.
+    """
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
