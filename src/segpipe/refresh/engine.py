@@ -199,9 +199,13 @@ def _parsed_rules(conn: Connection, segment_ids: list[int]) -> list[RuleNode]:
     return parsed
 
 
+ANALYZE_AFTER_ROWS = 100_000
+"""Membership rows a run must write before `finish_run` refreshes the table's statistics (autovacuum is off)."""
+
+
 def finish_run(conn: Connection, run_id: int) -> RefreshRunResult:
-    """Close the run (segments still queued become `cancelled`), drop its shared-scan tables, and return what
-    happened to each segment."""
+    """Close the run (segments still queued become `cancelled`), drop its shared-scan tables, analyze
+    `memberships` after large writes, and return what happened to each segment."""
     runs.finish_run(conn, run_id)
     feature_tables.drop_run_tables(conn, run_id)
     as_of = conn.execute(sa.select(t.refresh_runs.c.as_of).where(t.refresh_runs.c.id == run_id)).scalar_one()
@@ -211,6 +215,8 @@ def finish_run(conn: Connection, run_id: int) -> RefreshRunResult:
         )
         for key, row in runs.run_segment_refreshes(conn, run_id)
     ]
+    if sum((s.added or 0) + (s.removed or 0) for s in segments) >= ANALYZE_AFTER_ROWS:
+        conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(t.memberships)}"))
     return RefreshRunResult(run_id, as_of, segments)
 
 

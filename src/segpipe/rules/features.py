@@ -120,6 +120,13 @@ def shared_scan(features: Sequence[EventFeature], as_of: datetime) -> sa.Select[
 
     The scoped events are a subquery fenced with OFFSET 0 that computes each aggregated property (`v<j>`) and
     each distinct `where` set (`w<k>`) once per event, and carries nothing else to the grouping.
+
+    >>> from datetime import UTC, datetime
+    >>> from segpipe.rules import parse_rules
+    >>> week, ever = ({"event": "login", "within": {"days": 7}}, {"event": "login"})
+    >>> features = [EventFeature.of(parse_rules(rule)) for rule in (week, ever)]
+    >>> [c.name for c in shared_scan(features, datetime(2026, 1, 1, tzinfo=UTC)).selected_columns]
+    ['profile_id', 'f0', 'f1']
     """
     names = sorted({feature.event for feature in features})
     widest = {name: _widest([f for f in features if f.event == name], as_of) for name in names}
