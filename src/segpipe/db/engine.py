@@ -53,6 +53,16 @@ def transaction(settings_or_engine: Settings | Engine) -> Iterator[Connection]:
         yield conn
 
 
+BULK_SETTINGS = {"work_mem": "256MB", "jit": "off"}
+"""For large set-based statements: hashes and sorts stay in memory; JIT compiles cost more than they save."""
+
+
+def set_local(conn: Connection, settings: dict[str, str]) -> None:
+    """Set Postgres settings for the current transaction only (`SET LOCAL`, values bound as parameters)."""
+    for name, value in settings.items():
+        conn.execute(sa.select(sa.func.set_config(name, value, True)))
+
+
 def lock_id(*parts: str) -> int:
     """A stable signed 64-bit advisory-lock id for a name such as ('refresh', 'segment-key')."""
     digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()

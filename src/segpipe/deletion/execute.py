@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema as t
+from segpipe.db.engine import set_local
 from segpipe.deletion import audit, jobs
 from segpipe.deletion.gates import require_state
 from segpipe.deletion.rows import delete_profile_rows
@@ -65,7 +66,7 @@ def delete_batch(engine: Engine, job_id: uuid.UUID, batch_no: int) -> BatchResul
         if not ids:
             return BatchResult(job_id, batch_no, 0, 0, already_done=True)
         # Each batch's statements are planned afresh; JIT compilation would cost more than it saves.
-        conn.execute(sa.select(sa.func.set_config("jit", "off", True)))
+        set_local(conn, {"jit": "off"})
         counts = delete_profile_rows(conn, ids, audit.audit_salt(conn))
         conn.execute(
             sa.update(_m).where(_m.c.job_id == job_id, _m.c.batch_no == batch_no, ~_m.c.deleted).values(deleted=True)

@@ -17,18 +17,18 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema as t
+from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.deletion import audit, jobs
 from segpipe.deletion.gates import refuse_job, require_state
 from segpipe.deletion.locks import deletion_locks
 from segpipe.errors import SegpipeError
 from segpipe.refresh.engine import finish_run, plan_refresh, start_run
-from segpipe.refresh.membership import compile_segment, describe_error, refresh_segment
+from segpipe.refresh.membership import compile_segment, describe_error, members_resolver, refresh_segment
 from segpipe.store import memberships, runs
-from segpipe.store.segments import SegmentRow, get_segment, require_segment
+from segpipe.store.segments import SegmentRow, require_segment
 
 _m = t.deletion_manifest
 # Planner settings for the member computation, as the refresh engine uses them (BENCHMARKS.md, "Refresh").
-_SESSION_SETTINGS = {"work_mem": "256MB", "jit": "off"}
 
 
 @dataclass(frozen=True)
@@ -129,24 +129,13 @@ def _refresh_and_freeze(
 def _refresh(conn: Connection, segment: SegmentRow, as_of: datetime, refresh_id: int) -> tuple[int, int, int]:
     """The refresh engine's compute-and-diff for one segment, inside the caller's transaction."""
     version = runs.data_version(conn)
-    for name, value in _SESSION_SETTINGS.items():
-        conn.execute(sa.select(sa.func.set_config(name, value, True)))
-    count = memberships.stage_new_members(conn, compile_segment(segment, as_of, _resolver(conn)))
+    set_local(conn, BULK_SETTINGS)
+    count = memberships.stage_new_members(conn, compile_segment(segment, as_of, members_resolver(conn)))
     added, removed = memberships.apply_new_members(conn, segment.id)
     memberships.record_refreshed(conn, segment.id, count, as_of, version)
     fields = {"member_count": count, "added": added, "removed": removed, "reason": "deletion"}
     runs.record_outcome(conn, refresh_id, "succeeded", **fields)
     return added, removed, count
-
-
-def _resolver(conn: Connection) -> Any:
-    def resolve_segment(key: str) -> sa.Select[Any]:
-        segment = get_segment(conn, key)
-        if segment is None:
-            raise SegpipeError(f"rules reference unknown segment '{key}'")
-        return memberships.members_of(segment.id)
-
-    return resolve_segment
 
 
 def _write_manifest(conn: Connection, job_id: uuid.UUID, segment_id: int, batch_size: int) -> int:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from segpipe.db import schema as t
+from segpipe.db.engine import set_local
 from segpipe.deletion import audit, jobs
 from segpipe.deletion.activity import compare_to_baseline
 from segpipe.deletion.execute import batch_ids, pending_batches
@@ -77,8 +78,7 @@ def _batches_with_rows(engine: Engine, job_id: uuid.UUID, tables: list[str]) -> 
 
 def _planner_settings(conn: Any) -> None:
     # One pass over each table against the hashed manifest; JIT would only add compile time.
-    for name, value in (("jit", "off"), ("work_mem", "64MB")):
-        conn.execute(sa.select(sa.func.set_config(name, value, True)))
+    set_local(conn, {"jit": "off", "work_mem": "64MB"})
 
 
 def _sweep(engine: Engine, job_id: uuid.UUID, batch_numbers: list[int]) -> dict[str, int]:

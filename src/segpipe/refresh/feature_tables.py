@@ -34,6 +34,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement
 
 from segpipe.db import schema as t
+from segpipe.db.engine import set_local
 from segpipe.errors import is_transient
 from segpipe.refresh.locks import session_lock
 from segpipe.rules.features import EventFeature, shared_scan
@@ -128,8 +129,7 @@ def _build_group(conn: Connection, run_id: int, grp: int, as_of: datetime) -> No
             conn.rollback()
             return
         features = [EventFeature.from_key(row.feature) for row in rows]
-        for name, value in BUILD_SETTINGS.items():
-            conn.execute(sa.select(sa.func.set_config(name, value, True)))
+        set_local(conn, BUILD_SETTINGS)
         built = feature_table(run_id, grp, version, [])
         conn.execute(CreateUnloggedTableAs(built, shared_scan(features, as_of)))
         conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(built)}"))

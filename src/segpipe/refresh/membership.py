@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.errors import InvalidInput, SegpipeError, is_transient
 from segpipe.refresh import feature_tables
 from segpipe.refresh.locks import segment_lock
@@ -26,7 +27,6 @@ MembersQuery = Callable[[SegmentRow, datetime, Resolver], sa.Select[Any]]
 """(segment, as_of, resolve_segment) → a select of one column, `profile_id`: the segment's members."""
 
 # Per-transaction planner settings for the member computation (see BENCHMARKS.md, "Refresh").
-_SESSION_SETTINGS = {"work_mem": "256MB", "jit": "off"}
 
 
 @dataclass(frozen=True)
@@ -140,13 +140,12 @@ def _evaluate(
         duration = runs.record_outcome(conn, refresh_id, "succeeded", **fields)
         conn.commit()
         return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
-    for name, value in _SESSION_SETTINGS.items():
-        conn.execute(sa.select(sa.func.set_config(name, value, True)))
+    set_local(conn, BULK_SETTINGS)
     if shared:
         columns = feature_tables.shared_columns(conn, run_id, shared, version)
-        query = compile_segment(segment, as_of, _resolver(conn), columns)
+        query = compile_segment(segment, as_of, members_resolver(conn), columns)
     else:
-        query = members_query(segment, as_of, _resolver(conn))
+        query = members_query(segment, as_of, members_resolver(conn))
     count = memberships.stage_new_members(conn, query)
     added, removed = memberships.apply_new_members(conn, segment.id)
     memberships.record_refreshed(conn, segment.id, count, as_of, version)
@@ -175,7 +174,7 @@ def _shared_features(conn: Connection, run_id: int, key: str, as_of: datetime, f
     return features
 
 
-def _resolver(conn: Connection) -> Resolver:
+def members_resolver(conn: Connection) -> Resolver:
     """resolve_segment for the compiler: a referenced segment's stored members, as of its latest refresh."""
 
     def resolve_segment(key: str) -> sa.Select[Any]:

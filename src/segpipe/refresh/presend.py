@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema as t
+from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.errors import GateRefused, InvalidInput, NotFound, SegpipeError
 from segpipe.progress import Progress
 from segpipe.quality import Check, ColumnUnique, NoRows, QualityReport, RowCount, run_checks
@@ -43,7 +44,6 @@ REFUSED_STATUSES = ("sent", "cancelled")
 _snap, _members = t.audience_snapshots, t.snapshot_members
 # The audience query joins every member set to `profiles`: hash joins that spill with the default work_mem, as the
 # refresh engine's member computation does (BENCHMARKS.md, "Refresh").
-_SESSION_SETTINGS = {"work_mem": "256MB", "jit": "off"}
 
 
 @dataclass(frozen=True)
@@ -180,8 +180,7 @@ def write_snapshot(
     """
     with engine.connect() as conn, _segments_locked(conn, campaign.segment_keys):
         _require_as_of(conn, campaign, as_of)
-        for name, value in _SESSION_SETTINGS.items():
-            conn.execute(sa.select(sa.func.set_config(name, value, True)))
+        set_local(conn, BULK_SETTINGS)
         values = {"campaign_key": campaign.key, "channel": campaign.channel, "as_of": as_of, "member_count": 0}
         values |= {"status": "pending", "refresh_run_id": refresh_run_id, "flow_run_id": flow_run_id}
         snapshot_id = conn.execute(sa.insert(_snap).values(values).returning(_snap.c.id)).scalar_one()
