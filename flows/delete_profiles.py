@@ -22,7 +22,7 @@ from pydantic import Field
 from flows import naming
 from flows.params import SegmentKey
 from segpipe.deletion import DeletionRequest, DeletionResult, Preview
-from segpipe.deletion.plan import DEFAULT_BATCH_SIZE, DEFAULT_MAX_SHARE
+from segpipe.deletion.plan import DEFAULT_MAX_SHARE
 from tasks import reporting
 from tasks.deletion import (
     confirm_task,
@@ -59,9 +59,9 @@ def delete_segment_profiles(
     confirm_name: Annotated[str | None, Field(description="The segment's exact name; empty: asked later.")] = None,
     expected: Annotated[int | None, Field(ge=0, description="The count you saw; empty: asked later.")] = None,
     dry_run: bool = False,
-    batch_size: Annotated[int, Field(ge=1, description="Profiles deleted per batch (one task each).")] = (
-        DEFAULT_BATCH_SIZE
-    ),
+    batch_size: Annotated[
+        int | None, Field(ge=1, description="Profiles deleted per batch (one task each); empty: about 5M rows each.")
+    ] = None,
     max_share: Annotated[float, Field(gt=0, le=1, description="Refuse above this share of all profiles.")] = (
         DEFAULT_MAX_SHARE
     ),

@@ -18,8 +18,15 @@ from segpipe.db import schema as t
 _a, _m = t.activity, t.deletion_manifest
 
 
-def _manifest_campaigns(job_id: uuid.UUID) -> sa.Select[Any]:
-    return sa.select(_a.c.campaign).join(_m, _m.c.profile_id == _a.c.profile_id).where(_m.c.job_id == job_id).distinct()
+def _manifest_campaigns(conn: Connection, job_id: uuid.UUID) -> dict[str, int]:
+    """The manifest profiles' activity rows per campaign."""
+    query = (
+        sa.select(_a.c.campaign, sa.func.count())
+        .join(_m, _m.c.profile_id == _a.c.profile_id)
+        .where(_m.c.job_id == job_id)
+        .group_by(_a.c.campaign)
+    )
+    return {campaign: int(n) for campaign, n in conn.execute(query)}
 
 
 def _counts(conn: Connection, campaigns: list[str], max_id: int) -> dict[str, int]:
@@ -33,20 +40,16 @@ def _counts(conn: Connection, campaigns: list[str], max_id: int) -> dict[str, in
     return {f"{campaign}\x1f{kind}": int(n) for campaign, kind, n in conn.execute(query)}
 
 
-def _manifest_rows(conn: Connection, job_id: uuid.UUID) -> int:
-    query = sa.select(sa.func.count()).select_from(_a).join(_m, _m.c.profile_id == _a.c.profile_id)
-    return int(conn.execute(query.where(_m.c.job_id == job_id)).scalar_one())
-
-
 def take_baseline(conn: Connection, job_id: uuid.UUID) -> dict[str, Any]:
     """Counts per (campaign, kind) of the affected campaigns, as stored in the job at gate time."""
     max_id = int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(_a.c.id), 0))).scalar_one())
-    campaigns = sorted(conn.execute(_manifest_campaigns(job_id)).scalars())
+    per_campaign = _manifest_campaigns(conn, job_id)
+    campaigns = sorted(per_campaign)
     counts = _counts(conn, campaigns, max_id)
     return {
         "max_id": max_id,
         "campaigns": campaigns,
-        "manifest_rows": _manifest_rows(conn, job_id),
+        "manifest_rows": sum(per_campaign.values()),
         "counts": [
             {"campaign": k.split("\x1f")[0], "kind": k.split("\x1f")[1], "count": n} for k, n in sorted(counts.items())
         ],

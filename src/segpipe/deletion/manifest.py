@@ -22,6 +22,7 @@ from segpipe.deletion import audit, jobs
 from segpipe.deletion.gates import refuse_job, require_state
 from segpipe.deletion.locks import deletion_locks
 from segpipe.errors import SegpipeError
+from segpipe.quality import warm_up
 from segpipe.refresh.engine import finish_run, plan_refresh, start_run
 from segpipe.refresh.membership import compile_segment, describe_error, members_resolver, refresh_segment
 from segpipe.store import memberships, runs
@@ -49,6 +50,7 @@ def freeze_manifest(engine: Engine, job_id: uuid.UUID, *, locked: Connection | N
     with engine.begin() as conn:
         job = jobs.require_job(conn, job_id)
         require_state(job, (jobs.CREATED, jobs.MANIFEST_FROZEN), "freeze the manifest of")
+    warm_up()
     if locked is not None:
         frozen = _freeze(engine, locked, job)
     else:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,14 +16,11 @@ from sqlalchemy.engine import Connection, Engine
 from segpipe.db import schema as t
 from segpipe.deletion import audit, jobs
 from segpipe.deletion.gates import DeletionRefused, confirmation_error
+from segpipe.deletion.sizing import auto_batch_size
 from segpipe.errors import InvalidInput
 from segpipe.permissions import DELETE_PROFILES, check_actor, missing_permissions
 from segpipe.store.segments import SegmentRow, require_segment
 
-DEFAULT_BATCH_SIZE = 50_000
-"""Profiles per batch. Each batch walks the event pages its profiles' events lie on; when the deletion is a large
-share of the data those pages are mostly the same for every batch, so fewer, larger batches cost less
-(BENCHMARKS.md, "Deletion")."""
 DEFAULT_MAX_SHARE = 0.5
 DELETED_TABLES = ("profiles", "events", "event_ids", "subscriptions", "memberships", "snapshot_members")
 ANONYMIZED_TABLES = ("activity",)
@@ -38,7 +35,8 @@ class DeletionRequest:
     confirm: str | None
     """The segment's exact name typed by the actor; None when it is asked for later."""
     dry_run: bool = False
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int | None = None
+    """Profiles per batch; None sizes batches by rows (`sizing.auto_batch_size`) when the job is created."""
     max_share: float = DEFAULT_MAX_SHARE
     tolerance: int = 0
 
@@ -46,7 +44,7 @@ class DeletionRequest:
         check_actor(self.actor, where="--actor")
         if self.expected is not None and self.expected < 0:
             raise InvalidInput("the expected count cannot be negative", where="--expect")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise InvalidInput("the batch size must be at least 1", where="--batch-size")
         if not 0 < self.max_share <= 1:
             raise InvalidInput("the maximum share must be in (0, 1]", where="--max-share")
@@ -144,6 +142,8 @@ def plan_deletion(engine: Engine, request: DeletionRequest) -> DeletionPlan:
     """
     request.validate()
     with engine.begin() as conn:
+        if request.batch_size is None:
+            request = replace(request, batch_size=auto_batch_size(conn))
         missing = missing_permissions(conn, request.actor, DELETE_PROFILES)
     if missing:
         needs = " and ".join(DELETE_PROFILES)

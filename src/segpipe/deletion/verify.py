@@ -9,9 +9,10 @@ profile before it was deleted (a load in flight). Verification removes such stra
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -22,12 +23,20 @@ from segpipe.deletion import audit, jobs
 from segpipe.deletion.activity import compare_to_baseline
 from segpipe.deletion.execute import batch_ids, pending_batches
 from segpipe.deletion.gates import require_state
-from segpipe.deletion.rows import batches_with_rows, delete_profile_rows, remaining_in_manifest
+from segpipe.deletion.rows import LINKED_TABLES, delete_profile_rows, remaining_in_batches
 from segpipe.errors import InvalidInput
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+PARALLEL = 2
+"""Connections verification uses at once."""
+VERIFY_PROFILES = 1_000_000
+"""Manifest profiles checked by one verification statement (their ids are one array in Postgres)."""
+# Bitmap probes (see rows.remaining_in_batches): a plain index scan would visit every deleted row's page at
+# random, several times slower; exact bitmaps need work_mem; JIT would only add compile time.
+_PROBE_SETTINGS = {"jit": "off", "enable_indexscan": "off", "enable_indexonlyscan": "off", "work_mem": "64MB"}
 TABLE_ORDER = ("profiles", "events", "event_ids", "subscriptions", "memberships", "snapshot_members", "activity")
-# Tables analyzed after a completed deletion (autovacuum is off: the planner needs fresh statistics).
-_ANALYZED = (t.profiles, t.events, t.event_ids, t.subscriptions, t.memberships, t.activity, t.snapshot_members)
 
 
 @dataclass(frozen=True)
@@ -51,43 +60,69 @@ def verify(engine: Engine, job_id: uuid.UUID) -> Verification:
     remaining = _remaining(engine, job_id)
     swept: dict[str, int] = {}
     if remaining:
-        swept = _sweep(engine, job_id, _batches_with_rows(engine, job_id, sorted(remaining)))
+        swept = _sweep(engine, job_id, [b for first, last in remaining for b in range(first, last + 1)])
         remaining = _remaining(engine, job_id)
+    totals = _total(remaining.values())
     with engine.begin() as conn:
         changed = compare_to_baseline(conn, job.activity_baseline or {})
         exists = conn.execute(sa.select(t.segments.c.id).where(t.segments.c.id == job.segment_id)).first() is not None
-        result = Verification(not remaining and not changed and exists, remaining, swept, changed, exists)
+        result = Verification(not totals and not changed and exists, totals, swept, changed, exists)
         _record(conn, job, result)
     if result.ok:
         _analyze(engine)
     return result
 
 
-def _remaining(engine: Engine, job_id: uuid.UUID) -> dict[str, int]:
-    """Rows still linked to any manifest profile, per table that has some (one set-based query)."""
+def _remaining(engine: Engine, job_id: uuid.UUID) -> dict[tuple[int, int], dict[str, int]]:
+    """Rows still linked to manifest profiles, per table, for each run of consecutive batches holding up to
+    VERIFY_PROFILES profiles that has some (keyed by its first and last batch)."""
+    probes = [(run, table) for run in _batch_runs(engine, job_id) for table in LINKED_TABLES]
+    counts = _in_parallel(lambda probe: _probe(engine, job_id, *probe), probes)
+    found: dict[tuple[int, int], dict[str, int]] = {}
+    for (run, table), n in zip(probes, counts, strict=True):
+        if n:
+            found.setdefault(run, {})[table.name] = n
+    return found
+
+
+def _probe(engine: Engine, job_id: uuid.UUID, run: tuple[int, int], table: sa.Table) -> int:
     with engine.begin() as conn:
-        _planner_settings(conn)
-        return {table: n for table, n in remaining_in_manifest(conn, job_id).items() if n}
+        set_local(conn, _PROBE_SETTINGS)
+        return remaining_in_batches(conn, table, job_id, *run)
 
 
-def _batches_with_rows(engine: Engine, job_id: uuid.UUID, tables: list[str]) -> list[int]:
+def _in_parallel(call: Callable[[T], R], items: list[T]) -> list[R]:
+    """`call` over items on PARALLEL connections at once (results in order): the probes and ANALYZEs wait on
+    Postgres, which works on them side by side (the events probe alone is most of the verification)."""
+    with ThreadPoolExecutor(PARALLEL, thread_name_prefix="segpipe-verify") as pool:
+        return list(pool.map(call, items))
+
+
+def _batch_runs(engine: Engine, job_id: uuid.UUID) -> list[tuple[int, int]]:
+    m = t.deletion_manifest
+    query = sa.select(m.c.batch_no, sa.func.count()).where(m.c.job_id == job_id).group_by(m.c.batch_no)
     with engine.begin() as conn:
-        _planner_settings(conn)
-        return batches_with_rows(conn, job_id, tables)
+        sizes = sorted(conn.execute(query).tuples().all())
+    runs: list[tuple[int, int]] = []
+    size = 0
+    for batch_no, n in sizes:
+        if runs and size + n <= VERIFY_PROFILES:
+            runs[-1], size = (runs[-1][0], batch_no), size + n
+        else:
+            runs.append((batch_no, batch_no))
+            size = n
+    return runs
 
 
-def _planner_settings(conn: Any) -> None:
-    # One pass over each table against the hashed manifest; JIT would only add compile time.
-    set_local(conn, {"jit": "off", "work_mem": "64MB"})
-
-
-def _sweep(engine: Engine, job_id: uuid.UUID, batch_numbers: list[int]) -> dict[str, int]:
-    """Remove the stragglers of these batches, each batch in one audited transaction."""
+def _sweep(engine: Engine, job_id: uuid.UUID, batches: list[int]) -> dict[str, int]:
+    """Remove the stragglers of these batches, each batch with some in one audited transaction."""
     swept = []
-    for batch_no in batch_numbers:
+    for batch_no in batches:
         with engine.begin() as conn:
             ids = batch_ids(conn, job_id, batch_no, pending_only=False)
             counts = delete_profile_rows(conn, ids, audit.audit_salt(conn))
+            if not any(counts.tables.values()):
+                continue
             detail = {"batch_no": batch_no, "tables": counts.tables, "activity": counts.activity}
             audit.append(conn, job_id, "sweep", {**detail, "segments": counts.segments})
             conn.execute(sa.select(t.data_version.next_value()))
@@ -146,6 +181,9 @@ def job_totals(conn: Any, job_id: uuid.UUID) -> dict[str, int]:
 
 
 def _analyze(engine: Engine) -> None:
+    _in_parallel(lambda table: _analyze_table(engine, table), list(LINKED_TABLES))
+
+
+def _analyze_table(engine: Engine, table: sa.Table) -> None:
     with engine.begin() as conn:
-        for table in _ANALYZED:
-            conn.execute(sa.text(f"ANALYZE {table.fullname}"))
+        conn.execute(sa.text(f"ANALYZE {table.fullname}"))

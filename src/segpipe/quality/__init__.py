@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from segpipe.quality.checks import Check, ColumnMax, ColumnNotNull, ColumnUnique, NoRows, RowCount
 from segpipe.quality.report import CheckResult, QualityReport, raise_for_failure
-from segpipe.quality.validate import run_checks
+from segpipe.quality.validate import run_checks, warm_up
 
 __all__ = [
     "Check",
@@ -21,4 +21,5 @@ __all__ = [
     "RowCount",
     "raise_for_failure",
     "run_checks",
+    "warm_up",
 ]

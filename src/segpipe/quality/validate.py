@@ -6,7 +6,9 @@ its own connection, so it sees committed data only: commit what the checks read 
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,6 +24,13 @@ from segpipe.quality.suites import CHECK_META_KEY, build_suite
 # The URL reaches GX as a config variable: PostgresDsn validation rejects unix-socket URLs (`?host=/path`)
 # that SQLAlchemy accepts, and the password stays out of GX's datasource config.
 _URL_VARIABLE = "segpipe_database_url"
+
+
+def warm_up() -> None:
+    """Start importing Great Expectations (about 3 s) in a background thread, so that the import overlaps the
+    database work that comes before a gate; `run_checks` then waits for it through Python's import lock.
+    Call it once the caller's own imports are done."""
+    threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True).start()
 
 
 def database_url(target: Settings | Engine | str) -> str:

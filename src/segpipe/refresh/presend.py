@@ -29,7 +29,7 @@ from segpipe.db import schema as t
 from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.errors import GateRefused, InvalidInput, NotFound, SegpipeError
 from segpipe.progress import Progress
-from segpipe.quality import Check, ColumnUnique, NoRows, QualityReport, RowCount, run_checks
+from segpipe.quality import Check, ColumnUnique, NoRows, QualityReport, RowCount, run_checks, warm_up
 from segpipe.quality.report import describe_failure
 from segpipe.refresh.engine import RefreshRunResult, refresh
 from segpipe.refresh.locks import segment_lock
@@ -296,6 +296,7 @@ def presend(
     with engine.begin() as conn:
         campaign = load_campaign(conn, campaign_key)
     require_sendable(campaign)
+    warm_up()
     run = refresh(engine, campaign.segment_keys, as_of, trigger="presend", progress=progress)
     require_refreshed(campaign, run)
     snapshot = write_snapshot(engine, campaign, run.as_of, refresh_run_id=run.run_id)
