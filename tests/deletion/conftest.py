@@ -12,6 +12,7 @@ _TRUNCATED = (
     "subscriptions",
     "activity",
     "segments",
+    "memberships",
     "consumers",
     "refresh_runs",
     "audience_snapshots",

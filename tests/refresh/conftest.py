@@ -11,7 +11,7 @@ def clean(engine):
         conn.execute(
             sa.text(
                 "TRUNCATE segpipe.profiles, segpipe.events, segpipe.subscriptions, segpipe.segments,"
-                " segpipe.consumers, segpipe.refresh_runs CASCADE"
+                " segpipe.memberships, segpipe.consumers, segpipe.refresh_runs CASCADE"
             )
         )
     return engine

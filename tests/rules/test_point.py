@@ -25,7 +25,7 @@ SEGMENTS = {
 def stored(engine):
     with engine.begin() as conn:
         reset(conn)
-        conn.execute(sa.text("TRUNCATE segpipe.segments CASCADE"))
+        conn.execute(sa.text("TRUNCATE segpipe.segments, segpipe.memberships CASCADE"))
         ids = insert_profiles(
             conn,
             [

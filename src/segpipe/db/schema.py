@@ -129,7 +129,8 @@ consumer_links = sa.Table(
 memberships = sa.Table(
     "memberships",
     metadata,
-    sa.Column("segment_id", sa.BigInteger, sa.ForeignKey("segments.id"), primary_key=True),
+    # No foreign key to segments (sql/0009): written under the segment's refresh lock, deleted with it.
+    sa.Column("segment_id", sa.BigInteger, primary_key=True),
     sa.Column("profile_id", sa.BigInteger, primary_key=True),
     sa.Column("added_at", TS, nullable=False),
 )

@@ -24,8 +24,14 @@ from segpipe.deletion.locks import deletion_locks
 from segpipe.errors import SegpipeError
 from segpipe.quality import warm_up
 from segpipe.refresh.engine import finish_run, plan_refresh, start_run
-from segpipe.refresh.membership import compile_segment, describe_error, members_resolver, refresh_segment
-from segpipe.store import memberships, runs
+from segpipe.refresh.membership import (
+    compile_segment,
+    describe_error,
+    members_resolver,
+    refresh_segment,
+    store_members,
+)
+from segpipe.store import runs
 from segpipe.store.segments import SegmentRow, require_segment
 
 _m = t.deletion_manifest
@@ -132,12 +138,9 @@ def _refresh(conn: Connection, segment: SegmentRow, as_of: datetime, refresh_id:
     """The refresh engine's compute-and-diff for one segment, inside the caller's transaction."""
     version = runs.data_version(conn)
     set_local(conn, BULK_SETTINGS)
-    count = memberships.stage_new_members(conn, compile_segment(segment, as_of, members_resolver(conn)))
-    added, removed = memberships.apply_new_members(conn, segment.id)
-    memberships.record_refreshed(conn, segment.id, count, as_of, version)
-    fields = {"member_count": count, "added": added, "removed": removed, "reason": "deletion"}
-    runs.record_outcome(conn, refresh_id, "succeeded", **fields)
-    return added, removed, count
+    query = compile_segment(segment, as_of, members_resolver(conn))
+    fields, _ = store_members(conn, segment.id, query, as_of, version, refresh_id, "deletion")
+    return fields["added"], fields["removed"], fields["member_count"]
 
 
 def _write_manifest(conn: Connection, job_id: uuid.UUID, segment_id: int, batch_size: int) -> int:

@@ -146,13 +146,27 @@ def _evaluate(
         query = compile_segment(segment, as_of, members_resolver(conn), columns)
     else:
         query = members_query(segment, as_of, members_resolver(conn))
-    count = memberships.stage_new_members(conn, query)
-    added, removed = memberships.apply_new_members(conn, segment.id)
-    memberships.record_refreshed(conn, segment.id, count, as_of, version)
-    fields = {"member_count": count, "added": added, "removed": removed, "reason": reason}
-    duration = runs.record_outcome(conn, refresh_id, "succeeded", **fields)
+    fields, duration = store_members(conn, segment.id, query, as_of, version, refresh_id, reason)
     conn.commit()
     return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
+
+
+def store_members(
+    conn: Connection,
+    segment_id: int,
+    query: sa.Select[Any],
+    as_of: datetime,
+    version: int,
+    refresh_id: int,
+    reason: str,
+) -> tuple[dict[str, Any], int]:
+    """Compute the members into the staging table, write the diff, record the refresh as succeeded, in the
+    caller's transaction; returns the recorded fields and the duration in ms."""
+    count = memberships.stage_new_members(conn, query)
+    added, removed = memberships.apply_new_members(conn, segment_id)
+    memberships.record_refreshed(conn, segment_id, count, as_of, version)
+    fields = {"member_count": count, "added": added, "removed": removed, "reason": reason}
+    return fields, runs.record_outcome(conn, refresh_id, "succeeded", **fields)
 
 
 def _stale_reason(conn: Connection, segment: SegmentRow, as_of: datetime, version: int, force: bool) -> str | None:
