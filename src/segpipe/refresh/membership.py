@@ -160,10 +160,15 @@ def store_members(
     refresh_id: int,
     reason: str,
 ) -> tuple[dict[str, Any], int]:
-    """Compute the members into the staging table, write the diff, record the refresh as succeeded, in the
-    caller's transaction; returns the recorded fields and the duration in ms."""
-    count = memberships.stage_new_members(conn, query)
-    added, removed = memberships.apply_new_members(conn, segment_id)
+    """Compute the members and write the difference to the stored ones (all of them when there are none yet),
+    record the refresh as succeeded, in the caller's transaction; returns the recorded fields and the duration
+    in ms."""
+    if memberships.has_members(conn, segment_id):
+        count = memberships.stage_new_members(conn, query)
+        added, removed = memberships.apply_new_members(conn, segment_id)
+    else:
+        count = added = memberships.insert_members(conn, segment_id, query)
+        removed = 0
     memberships.record_refreshed(conn, segment_id, count, as_of, version)
     fields = {"member_count": count, "added": added, "removed": removed, "reason": reason}
     return fields, runs.record_outcome(conn, refresh_id, "succeeded", **fields)

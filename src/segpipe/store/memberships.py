@@ -49,6 +49,21 @@ def stage_new_members(conn: Connection, select: sa.SelectBase) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(new_members)).scalar_one())
 
 
+def has_members(conn: Connection, segment_id: int) -> bool:
+    return conn.execute(sa.select(sa.exists(members_of(segment_id)))).scalar_one()
+
+
+def insert_members(conn: Connection, segment_id: int, select: sa.SelectBase) -> int:
+    """Insert every profile of `select` as a member of a segment that has none; returns the count.
+
+    A first refresh has nothing to diff against: straight into memberships in profile_id order, without the
+    staging table, its count and the full join (BENCHMARKS.md "Refresh")."""
+    inner = select.subquery("computed")
+    rows = sa.select(sa.literal(segment_id, sa.BigInteger), next(iter(inner.c))).order_by(next(iter(inner.c)))
+    inserted = sa.insert(_members).from_select(["segment_id", "profile_id"], rows).returning(sa.literal(1)).cte("added")
+    return int(conn.execute(sa.select(sa.func.count()).select_from(inserted)).scalar_one())
+
+
 def apply_new_members(conn: Connection, segment_id: int) -> tuple[int, int]:
     """Make the stored members equal to `new_members`: delete the gone, insert the new; returns (added, removed).
 
