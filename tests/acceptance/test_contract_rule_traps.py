@@ -354,3 +354,17 @@ def test_in_and_not_in_lists_may_mix_types(sp):
     # a boolean, an object or a missing value has none of the list's types: not_in is false for them
     assert got["not_in_num_str"] == {"s10", "n3"}
     assert got["not_not_in"] == {"n10", "s10", "t", "f", "obj", "nov"}
+
+
+@pytest.mark.parametrize("depth", [40, 900, 5000])
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_absurdly_deep_rules_are_refused_as_invalid_input(sp, depth, suffix):
+    text = json.dumps({"event": "x"})
+    for _ in range(depth - 1):
+        text = '{"not": ' + text + "}"
+    path = sp.path(suffix)
+    head = json.dumps({"kind": "Segment", "key": sp.tag + "deep", "name": sp.tag + "deep"})[:-1]
+    path.write_text(head + ', "rules": ' + text + "}\n", encoding="utf-8")
+    result = sp.run("apply", path, "--json")
+    line = _error(result)
+    assert "Traceback" not in result.output and "32" in line, line
