@@ -368,3 +368,29 @@ def test_absurdly_deep_rules_are_refused_as_invalid_input(sp, depth, suffix):
     result = sp.run("apply", path, "--json")
     line = _error(result)
     assert "Traceback" not in result.output and "32" in line, line
+
+
+def test_created_at_between_is_inclusive_and_compares_instants(sp):
+    sp.load_rows(
+        "profiles",
+        [
+            {"external_id": sp.id("low"), "created_at": "2026-02-01T00:00:00Z"},
+            {"external_id": sp.id("mid"), "created_at": "2026-02-10T12:00:00+02:00"},
+            {"external_id": sp.id("high"), "created_at": "2026-02-20T00:00:00Z"},
+            {"external_id": sp.id("out"), "created_at": "2026-02-20T00:00:00.000001Z"},
+        ],
+    )
+    got = sp.match_many(
+        {
+            "between": _attr("between", ["2026-02-01T00:00:00Z", "2026-02-20T01:00:00+01:00"], "created_at"),
+            "eq_offset": _attr("eq", "2026-02-10T10:00:00Z", "created_at"),
+            "in": _attr("in", ["2026-02-01T01:00:00+01:00", "2026-02-20"], "created_at"),
+            "neq": _attr("neq", "2026-02-01", "created_at"),
+            "after_date": _attr("after", "2026-02-20", "created_at"),
+        }
+    )
+    assert got["between"] == {"low", "mid", "high"}
+    assert got["eq_offset"] == {"mid"}
+    assert got["in"] == {"low", "high"}
+    assert got["neq"] == {"mid", "high", "out"}
+    assert got["after_date"] == {"out"}
