@@ -3,7 +3,8 @@
 - `parse_timestamp`: input files, `--as-of`, `before`/`after` values. ISO-8601 date-time; without an offset it
   is UTC. A bare date means midnight UTC.
 - `strict_time`: attribute *values* in rules (contract §4). A time only when it is a full ISO-8601 date-time
-  with `Z` or `±hh:mm` (optional fraction) and a real calendar date; anything else is a plain string.
+  with `Z` or `±hh:mm` (optional fraction), a real calendar date and clock time and a real offset (hh ≤ 23,
+  mm ≤ 59); anything else is a plain string.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-STRICT_TIME_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+STRICT_TIME_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z", re.ASCII
+)
 _LOOSE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$")
 
 

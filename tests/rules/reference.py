@@ -113,6 +113,12 @@ def compare(actual: Any, op: str, value: Any, as_of: datetime, time_typed: bool 
             "starts_with": actual.startswith(value),
             "ends_with": actual.endswith(value),
         }[op]
+    if op in {"in", "not_in"} and not time_typed:
+        # each item compares with its own type; a value of none of the list's types matches neither op
+        if all(typed(actual, kind_of(v)) is MISSING for v in value):
+            return False
+        found = any(typed(actual, kind_of(v)) == typed(v, kind_of(v)) for v in value)
+        return found if op == "in" else not found
     if time_typed:
         convert: Callable[[Any], Any] = parse_timestamp
         kind = "time"

@@ -69,7 +69,8 @@ def comparison(draw: st.DrawFn, *, time_column: bool = False) -> dict[str, Any]:
     elif op == "between":
         value = draw(st.one_of(st.lists(numbers, min_size=2, max_size=2), st.lists(strings, min_size=2, max_size=2)))
     elif op in {"in", "not_in"}:
-        value = draw(st.one_of(*(st.lists(s, min_size=1, max_size=3) for s in (numbers, strings, booleans))))
+        mixed = st.one_of(numbers, strings, booleans)
+        value = draw(st.one_of(*(st.lists(s, min_size=1, max_size=3) for s in (numbers, strings, booleans, mixed))))
     elif op in {"contains", "starts_with", "ends_with"}:
         value = draw(strings)
     elif op in {"before", "after"}:

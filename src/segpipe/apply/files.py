@@ -20,6 +20,8 @@ import yaml
 
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
+TOO_DEEP = "nested too deeply (a rule tree has at most 32 nodes on a root-to-leaf path)"
+"""Why a document nested past the parser's recursion limit (far past the rule depth limit) is refused unread."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ def _yaml_documents(display: str, text: str) -> Iterator[RawDocument]:
                     yield RawDocument(f"{display}#{number}", item)
     except yaml.YAMLError as exc:
         yield RawDocument(f"{display}#{number + 1}", error=_yaml_error(display, exc))
+    except RecursionError:
+        yield RawDocument(f"{display}#{number + 1}", error=f"invalid YAML in {display}: {TOO_DEEP}")
 
 
 def _yaml_error(display: str, exc: yaml.YAMLError) -> str:
@@ -175,6 +179,9 @@ def _json_documents(display: str, text: str) -> Iterator[RawDocument]:
         data = json.loads(text, object_pairs_hook=_refuse_pairs, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         yield RawDocument(display, error=f"invalid JSON at {display}:{exc.lineno}:{exc.colno}: {exc.msg}")
+        return
+    except RecursionError:
+        yield RawDocument(display, error=f"invalid JSON in {display}: {TOO_DEEP}")
         return
     except ValueError as exc:
         yield RawDocument(display, error=f"invalid JSON in {display}: {exc}")

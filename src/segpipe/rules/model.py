@@ -132,7 +132,7 @@ def _scalar_list(value: Any, op: str, *, size: int | None = None) -> tuple[Scala
     if size is not None and len(value) != size:
         raise _fail(f"'{op}' needs [low, high]")
     items = tuple(_scalar(item, op) for item in value)
-    if len({_kind_of(item) for item in items}) > 1:
+    if size is not None and len({_kind_of(item) for item in items}) > 1:
         raise _fail(f"the values of '{op}' must all have one type")
     return items
 

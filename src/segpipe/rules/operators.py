@@ -141,19 +141,35 @@ def compare(operand: Operand, op: str, value: Any, as_of: datetime) -> Bool:
         return _time_test(operand.time(), op, value, as_of)
     if op in TEXT_OPS:
         return _text_test(operand.typed("string"), op, value)
+    if op in LIST_OPS:
+        return _list_test(operand, op, value)
     first = value[0] if isinstance(value, tuple) else value
-    kind = value_kind(first)
-    typed = operand.typed(kind)
+    typed = _typed(operand, value_kind(first))
     if typed is None:
         return sa.false()
-    if kind == "string":
-        typed = typed.collate("C")
     if op == "between":
         return truth(typed.between(bind(value[0]), bind(value[1])))
-    if op in LIST_OPS:
-        items = [bind(item) for item in value]
-        return truth(typed.in_(items) if op == "in" else typed.not_in(items))
     return truth(_COMPARATORS[op](typed, bind(value)))
+
+
+def _typed(operand: Operand, kind: str) -> Expr | None:
+    typed = operand.typed(kind)
+    return typed.collate("C") if typed is not None and kind == "string" else typed
+
+
+def _list_test(operand: Operand, op: str, values: tuple[Any, ...]) -> Bool:
+    """`in`/`not_in`: each item compares with its own type, so a list may mix types. `not_in` holds for a value
+    of one of the list's types equal to none of that type's items (another type or missing: false)."""
+    by_kind: dict[str, list[Any]] = {}
+    for item in values:
+        by_kind.setdefault(value_kind(item), []).append(item)
+    tests = []
+    for kind, items in by_kind.items():
+        typed = _typed(operand, kind)
+        if typed is not None:
+            bound = [bind(item) for item in items]
+            tests.append(truth(typed.in_(bound) if op == "in" else typed.not_in(bound)))
+    return sa.or_(*tests) if tests else sa.false()
 
 
 def _time_test(time: Expr, op: str, value: Any, as_of: datetime) -> Bool:
