@@ -6,7 +6,7 @@
 --   * a real calendar date (year ≥ 1, month 1-12, the month's days, Feb 29 only in leap years),
 --     hour ≤ 23, minute ≤ 59, second ≤ 59 (no leap second);
 --   * the fraction truncated (not rounded) to microseconds;
---   * an offset with hh ≤ 23 and mm ≤ 59 (`+00:60` and `+05:99` are not offsets: plain strings);
+--   * an offset of hh*60+mm < 24 h minutes (Python accepts +00:60 as one hour, so does this);
 --   * the UTC instant inside years 1..9999 (what a Python datetime can hold).
 -- It never raises: every cast below runs only on text the regular expression has proven to be digits, and CASE
 -- fixes the order of evaluation. One SQL expression, IMMUTABLE and without FROM, so the planner inlines it into
@@ -26,8 +26,8 @@ THEN CASE WHEN substr(value, 1, 4)::int >= 1
           AND substr(value, 12, 2)::int <= 23
           AND substr(value, 15, 2)::int <= 59
           AND substr(value, 18, 2)::int <= 59
-          AND (right(value, 1) = 'Z'
-               OR (substr(value, length(value) - 4, 2)::int <= 23 AND right(value, 2)::int <= 59))
+          AND (CASE WHEN right(value, 1) = 'Z' THEN 0
+                    ELSE substr(value, length(value) - 4, 2)::int * 60 + right(value, 2)::int END) < 1440
      THEN CASE WHEN substr(value, 1, 4)::int BETWEEN 2 AND 9998
                OR (make_timestamp(substr(value, 1, 4)::int, substr(value, 6, 2)::int, substr(value, 9, 2)::int,
                                   substr(value, 12, 2)::int, substr(value, 15, 2)::int, substr(value, 18, 2)::int)
