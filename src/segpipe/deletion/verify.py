@@ -99,6 +99,8 @@ def _in_parallel(call: Callable[[T], R], items: list[T]) -> list[R]:
 
 
 def _batch_runs(engine: Engine, job_id: uuid.UUID) -> list[tuple[int, int]]:
+    """The job's batches as runs (first, last) of consecutive batches of at most VERIFY_PROFILES profiles
+    together (a larger batch is a run of its own)."""
     m = t.deletion_manifest
     query = sa.select(m.c.batch_no, sa.func.count()).where(m.c.job_id == job_id).group_by(m.c.batch_no)
     with engine.begin() as conn:
