@@ -97,7 +97,11 @@ def track(
     settings: Settings | None = None,
 ) -> Tracked:
     """Record one event (occurred_at defaults to now); an unknown external_id creates the profile."""
-    record: dict[str, Any] = {"external_id": external_id, "event": event, "occurred_at": occurred_at or now()}
+    record: dict[str, Any] = {
+        "external_id": external_id,
+        "event": event,
+        "occurred_at": now() if occurred_at is None else occurred_at,
+    }
     if properties is not None:
         record["properties"] = properties
     if event_id is not None:

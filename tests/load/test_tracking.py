@@ -59,6 +59,8 @@ def test_track_records_events_and_dedupes(clean, settings):
 def test_track_refuses_bad_input(clean, settings):
     with pytest.raises(InvalidInput, match=r"^track: bad occurred_at: "):
         track("t", "x", occurred_at="last tuesday", settings=settings)
+    with pytest.raises(InvalidInput, match=r"^track: bad occurred_at: "):
+        track("t", "x", occurred_at="", settings=settings)  # only None means now
     with pytest.raises(InvalidInput, match=r"^track: empty event$"):
         track("t", " ", settings=settings)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -67,12 +66,15 @@ def _render_load(result: Any) -> None:
 
 
 def parse_attr(text: str) -> tuple[str, Any]:
-    """`k=v`: v is JSON when it parses as JSON (42, true, null, "x", {...}), else the plain string."""
+    """`k=v`: v is JSON when it parses as strict JSON (42, true, null, "x", {...}), else the plain string
+    (so `NaN` and `Infinity`, which are not JSON, stay text)."""
+    from segpipe.load.validate import loads
+
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise InvalidInput(f"expected KEY=VALUE, got '{text}'", where="--attr")
     try:
-        return key, json.loads(value)
+        return key, loads(value)
     except ValueError:
         return key, value
 

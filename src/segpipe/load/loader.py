@@ -86,12 +86,12 @@ def _stage_and_merge(conn: Connection, kind: Kind, source: Source, rejects: Reje
     copy.create_temp(conn, kind.stage)
     staged = copy.copy_rows(conn, kind.stage, _staged_rows(source, kind, rejects, tally))
     tally.lap("stage")
-    if staged == 0:
-        return MergeCounts()
-    copy.analyze(conn, kind.stage)
-    counts = kind.merge(conn, kind.stage, staged)
-    if counts.inserted or counts.updated or counts.profiles_created:
-        bump_data_version(conn)
+    counts = MergeCounts()
+    if staged:
+        copy.analyze(conn, kind.stage)
+        counts = kind.merge(conn, kind.stage, staged)
+        if counts.inserted or counts.updated or counts.profiles_created:
+            bump_data_version(conn)
     tally.lap("merge")
     return counts
 

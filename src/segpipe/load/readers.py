@@ -2,7 +2,8 @@
 
 A reader yields `(row, record, error)`: `record` is a dict when the row could be read (even if `error` is set),
 else the raw text of the row; `error` is None or why the row is invalid. Rows are counted from 1: the line number
-in JSON Lines, the data row after the header in CSV, the row index + 1 in Parquet.
+in JSON Lines (blank lines included), the data row after the header in CSV (blank lines are not data rows), the
+row index + 1 in Parquet.
 """
 
 from __future__ import annotations
@@ -95,14 +96,20 @@ def _jsonl_rows(stream: BinaryIO) -> Iterator[RawRow]:
         yield number, record, None
 
 
+def _blank(cells: list[str]) -> bool:
+    """A blank line (or one of spaces only) is not a data row: it is skipped and not counted."""
+    return not cells or (len(cells) == 1 and cells[0].isspace())
+
+
 def _csv_header(reader: Any, source: Source) -> list[str] | None:
-    header = next(reader, None)
+    header = next((cells for cells in reader if not _blank(cells)), None)
     if header is None:
         return None
     names = [name.strip() for name in header]
     seen: set[str] = set()
     for name in names:
-        if name in seen:
+        # Unnamed columns (trailing commas of a spreadsheet export) are ignored like any unknown column.
+        if name in seen and name:
             raise InvalidInput(f"header: duplicate column '{name}'", where=source.name)
         seen.add(name)
     return names
@@ -113,16 +120,18 @@ def _csv_rows(source: Source) -> Iterator[RawRow]:
     csv.field_size_limit(1 << 30)  # attributes are whole JSON documents in one cell
     # surrogateescape: an invalid byte does not stop the file; the row it is in is refused by validation.
     with source.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        reader = csv.reader(handle)
+        # strict: an unterminated quote or text after a closing quote is an error, not silently mangled data.
+        reader = csv.reader(handle, strict=True)
         number = 0
         try:
             header = _csv_header(reader, source)
             if header is None:
                 return
             width = len(header)
-            for number, cells in enumerate(reader, 1):
-                if not cells:
+            for cells in reader:
+                if _blank(cells):
                     continue
+                number += 1
                 record = dict(zip(header, cells, strict=False))
                 if len(cells) != width:
                     yield number, record, f"expected {width} fields (as in the header), got {len(cells)}"

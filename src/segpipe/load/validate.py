@@ -7,6 +7,7 @@ NUL characters, invalid UTF-8) and what the contract defines (required fields, c
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -249,7 +250,12 @@ def json_object(record: Mapping[str, Any], name: str, dialect: Dialect) -> tuple
         value = dict(value)  # a Parquet map column arrives as (key, value) pairs
     if not isinstance(value, dict):
         raise RowError(f"{name} must be a JSON object, got {type_name(value)}")
-    return dump_object(name, value), any(v is None for v in value.values())
+    return dump_object(name, value), any(_written_as_null(v) for v in value.values())
+
+
+def _written_as_null(value: object) -> bool:
+    """None, or a float NaN/Infinity (which the JSON dump writes as null): a top-level one removes the key."""
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
 def profile_row(record: Mapping[str, Any], dialect: Dialect) -> tuple[Any, ...]:
