@@ -36,3 +36,14 @@ def test_out_of_range_times_are_exit_2(sp: Driver, args: tuple[str, ...]) -> Non
 def test_members_output_to_a_directory_is_exit_2(sp: Driver, tmp_path) -> None:
     key = sp.segment("s")
     assert "--output" in sp.fails(2, "segment", "members", key, "--output", tmp_path)
+
+
+# grant / revoke: "deletion needs both `profiles:*`" -----------------------------------------------------------------
+
+
+def test_profiles_wildcard_grants_both_profile_permissions(sp: Driver) -> None:
+    actor = sp.k("ana")
+    assert sp.ok("grant", actor, "profiles:*")["permissions"] == ["profiles:edit", "profiles:view"]
+    assert sp.ok("revoke", actor, "*")["permissions"] == []
+    sp.fails(2, "grant", actor, "bogus:*")
+    sp.fails(2, "grant", actor, "prof*")
