@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.acceptance.contract_driver import Driver
+from tests.acceptance.contract_driver import Driver, campaign, days_from_now, seg
 
 
 @pytest.fixture()
@@ -47,3 +47,28 @@ def test_profiles_wildcard_grants_both_profile_permissions(sp: Driver) -> None:
     assert sp.ok("revoke", actor, "*")["permissions"] == []
     sp.fails(2, "grant", actor, "bogus:*")
     sp.fails(2, "grant", actor, "prof*")
+
+
+# a test list of a live campaign, attached from the campaign's side -------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "live"), [("scheduled", True), ("sending", True), ("draft", False)])
+def test_campaign_may_name_its_test_lists(sp: Driver, status: str, live: bool) -> None:
+    s, one, many = sp.k("s"), sp.k("s-one"), sp.k("s-many")
+    docs = [seg(s), seg(one), seg(many)]
+    docs += [{"kind": "TestList", "key": sp.k(n), "segment": sp.k("s-" + n)} for n in ("one", "many")]
+    docs += [
+        campaign(sp.k("c1"), status, include=[s], test_list=sp.k("one")),
+        campaign(sp.k("c2"), status, include=[s], test_lists=[sp.k("many")]),
+    ]
+    sp.apply(*docs)
+    assert {o["action"] for o in sp.apply(*docs)["objects"]} == {"unchanged"}
+    rows = sp.classify("--as-of", days_from_now(30))
+    expected = "active" if live else "inactive"
+    assert (rows[one]["status"], rows[many]["status"]) == (expected, expected)
+
+
+def test_campaign_naming_an_unknown_test_list_is_refused(sp: Driver) -> None:
+    s = sp.segment("s")
+    line = sp.apply_fails(2, campaign(sp.k("c"), "draft", include=[s], test_lists=[sp.k("nope")]))
+    assert "test_lists[0]" in line

@@ -37,10 +37,22 @@ REFERENCES = "references"
 
 
 def live_consumers(consumers: Iterable[ConsumerRow]) -> list[ConsumerRow]:
-    """The consumers whose segment uses are live."""
+    """The consumers whose segment uses are live: live campaigns and journeys, and the test lists and messages
+    attached to one (linked from either side: a test list's `campaign`, or a campaign's `test_lists`)."""
     rows = list(consumers)
     live_targets = {(c.kind, c.key) for c in rows if c.status in LIVE_STATUSES.get(c.kind, ())}
-    return [c for c in rows if (c.kind, c.key) in live_targets or (c.kind in ATTACHABLE and c.links & live_targets)]
+    attached = {("test_list", k) for c in rows if (c.kind, c.key) in live_targets for k in _test_lists(c.spec)}
+    return [
+        c
+        for c in rows
+        if (c.kind, c.key) in live_targets
+        or (c.kind in ATTACHABLE and (c.links & live_targets or (c.kind, c.key) in attached))
+    ]
+
+
+def _test_lists(spec: dict[str, Any]) -> list[str]:
+    """The test lists a campaign's document attaches (`test_list`, `test_lists`)."""
+    return ([spec["test_list"]] if spec.get("test_list") else []) + list(spec.get("test_lists") or [])
 
 
 def live_segment_reasons(
