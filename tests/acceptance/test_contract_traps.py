@@ -72,3 +72,18 @@ def test_campaign_naming_an_unknown_test_list_is_refused(sp: Driver) -> None:
     s = sp.segment("s")
     line = sp.apply_fails(2, campaign(sp.k("c"), "draft", include=[s], test_lists=[sp.k("nope")]))
     assert "test_lists[0]" in line
+
+
+# --grace spelled the ways a data engineer writes a duration ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("grace", "days"), [("14 days", 14), ("P14D", 14), ("PT36H", 1.5), ("2 weeks", 14)])
+def test_grace_units_spelled_out_and_iso_8601(sp: Driver, grace: str, days: float) -> None:
+    s = sp.segment("s")
+    assert sp.classify("--as-of", days_from_now(days - 0.1), "--grace", grace)[s]["status"] == "active"
+    assert sp.classify("--as-of", days_from_now(days + 0.1), "--grace", grace)[s]["status"] == "inactive"
+
+
+@pytest.mark.parametrize("grace", ["P", "PT", "P1M", "14x", "1e9"])
+def test_grace_nonsense_is_exit_2(sp: Driver, grace: str) -> None:
+    sp.fails(2, "classify", "--grace", grace)
