@@ -66,6 +66,8 @@ def test_campaign_may_name_its_test_lists(sp: Driver, status: str, live: bool) -
     rows = sp.classify("--as-of", days_from_now(30))
     expected = "active" if live else "inactive"
     assert (rows[one]["status"], rows[many]["status"]) == (expected, expected)
+    usage = sp.ok("segment", "usage", "--of", f"test_list:{sp.k('one')}")
+    assert usage["links"] == [{"kind": "campaign", "key": sp.k("c1")}] and usage["live"] is live
 
 
 def test_campaign_naming_an_unknown_test_list_is_refused(sp: Driver) -> None:

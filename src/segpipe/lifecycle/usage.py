@@ -193,6 +193,14 @@ def consumer_usage(index: UsageIndex, kind: str, key: str) -> dict[str, Any]:
         "key": key,
         "status": consumer.status,
         "live": (kind, key) in index.live_consumer_ids,
-        "links": [{"kind": k, "key": v} for k, v in sorted(consumer.links)],
+        "links": [{"kind": k, "key": v} for k, v in sorted(consumer.links | _named_by_campaigns(index, consumer))],
         "segments": index.dependencies(consumer.segments),
     }
+
+
+def _named_by_campaigns(index: UsageIndex, consumer: ConsumerRow) -> set[tuple[str, str]]:
+    """The campaigns that attach this test list from their side (`test_list`, `test_lists`)."""
+    if consumer.kind != "test_list":
+        return set()
+    campaigns = (c for c in index.consumers.values() if c.kind == "campaign")
+    return {("campaign", c.key) for c in campaigns if consumer.key in _test_lists(c.spec)}
