@@ -89,3 +89,16 @@ def test_grace_units_spelled_out_and_iso_8601(sp: Driver, grace: str, days: floa
 @pytest.mark.parametrize("grace", ["P", "PT", "P1M", "14x", "1e9"])
 def test_grace_nonsense_is_exit_2(sp: Driver, grace: str) -> None:
     sp.fails(2, "classify", "--grace", grace)
+
+
+# text output off a terminal: long keys are never cut to `…` -----------------------------------------------------------
+
+
+def test_long_keys_survive_the_text_tables(sp: Driver) -> None:
+    key = sp.k("x" * 50 + "-tail")
+    sp.apply(seg(key, name=sp.k("A display name long enough to need some room in a table")))
+    refreshed = sp.run("refresh", key, env={"COLUMNS": ""})
+    assert refreshed.exit_code == 0
+    assert any(key in line and "succeeded" in line for line in refreshed.stdout.splitlines()), refreshed.stdout
+    listed = sp.run("segment", "list", "--search", key, env={"COLUMNS": ""})
+    assert any(key in line and "active" in line for line in listed.stdout.splitlines()), listed.stdout
