@@ -6,6 +6,8 @@ exit code (2 for invalid input), never a crash reported as a failure (1).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.acceptance.contract_driver import Driver, campaign, days_from_now, seg
@@ -102,3 +104,42 @@ def test_long_keys_survive_the_text_tables(sp: Driver) -> None:
     assert any(key in line and "succeeded" in line for line in refreshed.stdout.splitlines()), refreshed.stdout
     listed = sp.run("segment", "list", "--search", key, env={"COLUMNS": ""})
     assert any(key in line and "active" in line for line in listed.stdout.splitlines()), listed.stdout
+
+
+# presend: campaign statuses, the channel's unsubscribes as of the pre-send time ---------------------------------------
+
+
+def _load(sp: Driver, kind: str, rows: list[dict]) -> None:
+    sp.ok("load", kind, sp.file(f"{kind}-{sp.tag}.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n"))
+
+
+def test_presend_by_campaign_status(sp: Driver) -> None:
+    _load(sp, "profiles", [{"external_id": sp.k("p1")}])
+    s = sp.segment("s", {"attribute": "external_id", "op": "starts_with", "value": sp.tag})
+    docs = [campaign(sp.k(status), status, include=[s]) for status in ("draft", "sent", "cancelled")]
+    sp.apply(*docs)
+    assert sp.ok("presend", sp.k("draft"))["count"] == 1
+    sp.fails(3, "presend", sp.k("sent"))
+    sp.fails(3, "presend", sp.k("cancelled"))
+    sp.fails(2, "presend", sp.k("nope"))
+
+
+def test_presend_unsubscribes_count_on_the_campaign_channel_as_of(sp: Driver) -> None:
+    _load(sp, "profiles", [{"external_id": sp.k(f"p{i}")} for i in range(4)])
+    at = "2026-06-01T00:00:00Z"
+    unsubscribed = [("p0", "email"), ("p1", "sms"), ("p2", "email")]
+    _load(
+        sp,
+        "subscriptions",
+        [{"external_id": sp.k(p), "channel": c, "status": "unsubscribed", "updated_at": at} for p, c in unsubscribed],
+    )
+    s = sp.segment("s", {"attribute": "external_id", "op": "starts_with", "value": sp.tag})
+    sp.ok("segment", "archive", s)  # an archived segment still serves its campaigns
+    sp.apply(
+        campaign(sp.k("mail"), "scheduled", include=[s]),
+        campaign(sp.k("text"), "scheduled", include=[s], channel="sms"),
+    )
+    assert sp.ok("presend", sp.k("mail"), "--as-of", "2026-07-01T00:00:00Z")["count"] == 2
+    assert sp.ok("presend", sp.k("text"), "--as-of", "2026-07-01T00:00:00Z")["count"] == 3
+    # before the unsubscribes every profile was subscribed (3 → 4 stays within the ±50% change gate)
+    assert sp.ok("presend", sp.k("text"), "--as-of", "2026-05-01T00:00:00Z")["count"] == 4
