@@ -18,6 +18,7 @@ SEGMENTS_EDIT = "segments:edit"
 PERMISSIONS = (PROFILES_VIEW, PROFILES_EDIT, SEGMENTS_EDIT)
 DELETE_PROFILES = (PROFILES_VIEW, PROFILES_EDIT)
 """What deleting the profiles of a segment needs (seed 001: View and Edit access)."""
+WILDCARDS = {"*": PERMISSIONS, "profiles:*": DELETE_PROFILES, "segments:*": (SEGMENTS_EDIT,)}
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,19 @@ def check_actor(actor: str, where: str = "actor") -> str:
 
 
 def check_permissions(permissions: Iterable[str], where: str = "permission") -> list[str]:
-    """The distinct permissions in order of first mention; an unknown one is invalid input (exit 2)."""
-    wanted = list(dict.fromkeys(permissions))
+    """The distinct permissions in order of first mention; an unknown one is invalid input (exit 2).
+
+    `profiles:*` (as the contract writes "both `profiles:*`") stands for every `profiles:` permission, `*` for all.
+    """
+    wanted: list[str] = []
+    for permission in permissions:
+        expanded = WILDCARDS.get(permission, (permission,) if permission in PERMISSIONS else ())
+        if not expanded:
+            raise InvalidInput(f"unknown permission '{permission}'; known: {', '.join(PERMISSIONS)}", where=where)
+        wanted += expanded
     if not wanted:
         raise InvalidInput(f"name at least one permission ({', '.join(PERMISSIONS)})", where=where)
-    for permission in wanted:
-        if permission not in PERMISSIONS:
-            raise InvalidInput(f"unknown permission '{permission}'; known: {', '.join(PERMISSIONS)}", where=where)
-    return wanted
+    return list(dict.fromkeys(wanted))
 
 
 def permissions_of(conn: Connection, actor: str) -> list[str]:

@@ -27,9 +27,11 @@ def parse_timestamp(text: str) -> datetime:
         value = value[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise ValueError(f"not a valid date-time: {text!r}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError(f"out of the representable range in UTC: {text!r}") from None
 
 
 def strict_time(value: object) -> datetime | None:

@@ -5,7 +5,14 @@ Each check refuses the documents at fault (a document keeps its first fault) and
 
 from __future__ import annotations
 
-from segpipe.apply.documents import CONSUMER_KINDS, Candidate, SegmentDoc, link_targets, segment_roles
+from segpipe.apply.documents import (
+    CONSUMER_KINDS,
+    Candidate,
+    SegmentDoc,
+    attached_test_lists,
+    link_targets,
+    segment_roles,
+)
 from segpipe.apply.state import StoredState
 from segpipe.errors import InvalidInput
 from segpipe.rules import check_references as check_rule_references
@@ -34,6 +41,9 @@ def check_references(candidates: list[Candidate], state: StoredState) -> None:
             if not found:
                 candidate.refuse(f"{path}: unknown {' or '.join(kinds)} '{key}'")
             candidate.links.extend(found)
+        for path, key in attached_test_lists(candidate.doc):
+            if ("test_list", key) not in consumers:
+                candidate.refuse(f"{path}: unknown test list '{key}'")
 
 
 def _consumer(candidate: Candidate) -> bool:

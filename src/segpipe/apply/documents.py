@@ -65,6 +65,9 @@ class CampaignDoc(_Document):
     status: Literal["draft", "scheduled", "sending", "sent", "cancelled"] = "draft"
     include: list[str] = []
     exclude: list[str] = []
+    test_list: str | None = None
+    test_lists: list[str] = []
+    """Test lists attached from the campaign's side (a test list's own `campaign`/`used_by` works too)."""
 
 
 class JourneyDoc(_Document):
@@ -144,6 +147,14 @@ def link_targets(doc: ConsumerDoc) -> list[tuple[str, str, tuple[str, ...]]]:
     if isinstance(doc, MessageDoc):
         return [(f"used_by[{i}]", k, ("campaign", "journey")) for i, k in enumerate(doc.used_by)]
     return []
+
+
+def attached_test_lists(doc: ConsumerDoc) -> list[tuple[str, str]]:
+    """The (JSON path, key) of each test list a campaign names; read back from its spec by the live-use rule."""
+    if not isinstance(doc, CampaignDoc):
+        return []
+    named = [("test_list", doc.test_list)] if doc.test_list else []
+    return named + [(f"test_lists[{i}]", k) for i, k in enumerate(doc.test_lists)]
 
 
 @dataclass

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from segpipe.apply.documents import CONSUMER_KINDS, Candidate, SegmentDoc, link_targets
+from segpipe.apply.documents import CONSUMER_KINDS, Candidate, SegmentDoc, attached_test_lists, link_targets
 from segpipe.store.objects import ConsumerRow, list_consumers
 from segpipe.store.segments import SegmentRow, dependency_keys, segment_keys_by_name, segments_by_keys
 
@@ -30,6 +30,7 @@ def load_state(conn: Connection, candidates: list[Candidate]) -> StoredState:
     for candidate in candidates:
         if candidate.doc is not None and not isinstance(candidate.doc, SegmentDoc):
             consumer_keys.update(key for _, key, _ in link_targets(candidate.doc))
+            consumer_keys.update(key for _, key in attached_test_lists(candidate.doc))
     consumers = list_consumers(conn, consumer_keys) if consumer_keys else []
     return StoredState(
         segments=segments_by_keys(conn, segment_keys) if segment_keys else {},

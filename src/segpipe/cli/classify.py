@@ -60,21 +60,26 @@ def _render(rows: list[dict[str, Any]]) -> None:
     )
 
 
-_GRACE_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([wdhm]?)")
-_GRACE_UNITS = {"w": "weeks", "d": "days", "": "days", "h": "hours", "m": "minutes"}
+_UNIT = r"(w|weeks?|d|days?|h|hrs?|hours?|m|mins?|minutes?)?"
+_GRACE_RE = re.compile(rf"(\d+(?:\.\d*)?|\.\d+)\s*{_UNIT}")
+_ISO_RE = re.compile(r"p(?:(\d+(?:\.\d+)?)w)?(?:(\d+(?:\.\d+)?)d)?(?:t(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?)?")
+_GRACE_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 
 
 def parse_grace(text: str) -> timedelta:
-    """`14` (days), or a number with a unit: `2w`, `14d`, `36h`, `90m`."""
-    match = _GRACE_RE.fullmatch(text.strip().lower())
-    if match is None:
-        raise InvalidInput(
-            f"expected a number of days (14) or a duration such as 14d, 36h, 90m; got {text!r}", "--grace"
-        )
+    """`14` (days), a number with a unit (`2w`, `14d`, `14 days`, `36h`, `90m`) or ISO 8601 (`P14D`, `PT36H`)."""
+    value = text.strip().lower()
     try:
-        return timedelta(**{_GRACE_UNITS[match[2]]: float(match[1])})
+        if (match := _GRACE_RE.fullmatch(value)) is not None:
+            return timedelta(**{_GRACE_UNITS[(match[2] or "d")[0]]: float(match[1])})
+        if (iso := _ISO_RE.fullmatch(value)) is not None and any(iso.groups()) and not value.endswith("t"):
+            weeks, days, hours, minutes = (float(part or 0) for part in iso.groups())
+            return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
     except OverflowError:
         raise InvalidInput(f"{text!r} is too long a grace period", "--grace") from None
+    raise InvalidInput(
+        f"expected a number of days (14) or a duration such as 14d, 36h, 90m, P14D; got {text!r}", "--grace"
+    )
 
 
 def classify_command(
@@ -82,7 +87,7 @@ def classify_command(
     grace: str = typer.Option(
         str(DEFAULT_GRACE.days),
         "--grace",
-        help="How long without live use before a segment becomes inactive: days (14), or 2w, 14d, 36h, 90m.",
+        help="How long without live use before a segment becomes inactive: days (14), or 2w, 14d, 36h, 90m, P14D.",
     ),
     as_json: bool = JsonOption,
 ) -> None:

@@ -34,9 +34,12 @@ def _operator() -> str | None:
         return None
 
 
+_PERMISSIONS_HELP = "profiles:view, profiles:edit, segments:edit; profiles:* (both profiles ones) or * (all)."
+
+
 def grant_command(
     actor: str = typer.Argument(..., help="Who receives the permissions."),
-    permissions: list[str] = typer.Argument(..., help="profiles:view, profiles:edit, segments:edit"),
+    permissions: list[str] = typer.Argument(..., help=_PERMISSIONS_HELP),
     by: str | None = typer.Option(None, "--by", help="Who grants (recorded in the audit; default: the OS user)."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -51,7 +54,7 @@ def grant_command(
 
 def revoke_command(
     actor: str = typer.Argument(..., help="Whose permissions to take away."),
-    permissions: list[str] = typer.Argument(..., help="profiles:view, profiles:edit, segments:edit"),
+    permissions: list[str] = typer.Argument(..., help=_PERMISSIONS_HELP),
     by: str | None = typer.Option(None, "--by", help="Who revokes (recorded in the audit; default: the OS user)."),
     as_json: bool = JsonOption,
 ) -> None:

@@ -64,6 +64,8 @@ def build_request(key: str, options: dict[str, Any], as_json: bool) -> ExportReq
     hash_algorithm = _choice(options["hash"], members.HASHES, "--hash")
     if output is not None and not output.parent.is_dir():
         raise InvalidInput(f"directory '{output.parent}' does not exist", where="--output")
+    if output is not None and output.is_dir():
+        raise InvalidInput(f"'{output}' is a directory; give a file path", where="--output")
     if output is None and fmt == "parquet" and sys.stdout.isatty():
         raise InvalidInput("parquet is binary: write it to a file with --output", where="--format")
     preview = options["limit"] is None and output is None and sys.stdout.isatty()

@@ -14,12 +14,29 @@ from typing import Any
 from uuid import UUID
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from segpipe.errors import SegpipeError
 
-console = Console()
-err_console = Console(stderr=True)
+PIPE_WIDTH = 1000
+"""The width lines are laid out at when the output is not a terminal and COLUMNS is not set."""
+
+
+class _Console(Console):
+    """Rich lays everything out at 80 columns when the output is a pipe or a file, so a table cuts a long key or
+    status to `…` and long lines wrap: what scripts (and tests) grep for would be lost. Off a terminal, tables take
+    their natural width instead; COLUMNS still decides when it is set."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal and not os.environ.get("COLUMNS"):
+            return ConsoleDimensions(PIPE_WIDTH, size.height)
+        return size
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 

@@ -85,6 +85,8 @@ def classify(conn: Connection, as_of: datetime | None = None, grace: timedelta =
         raise InvalidInput("the grace period cannot be negative", where="--grace")
     xact_lock(conn, "apply")
     when = _utc(as_of) if as_of is not None else conn.execute(sa.select(sa.func.now())).scalar_one()
+    if when - datetime.min.replace(tzinfo=UTC) < grace:
+        raise InvalidInput(f"{format_grace(grace)} before {_iso(when)} is before year 1", where="--grace")
     before = dict(conn.execute(sa.select(_s.c.key, _s.c.status)).all())
     schedules = apply_due_schedules(conn, when)
     index = load_usage(conn, source="classify")
@@ -140,13 +142,17 @@ def _decide(
         status = segment.status
         reason = segment.status_reason or ""
         if status == "active":
-            reason += ("; " if reason else "") + f"no live use, within the grace period until {_iso(when + grace)}"
+            reason += ("; " if reason else "") + f"no live use, within the grace period until {_grace_end(when, grace)}"
     return Classification(segment.key, segment.status, status, reason, live_reason is not None, when, kind)
 
 
 def format_grace(grace: timedelta) -> str:
     days = grace / timedelta(days=1)
     return f"{days:g} day" + ("" if days == 1 else "s")
+
+
+def _grace_end(when: datetime, grace: timedelta) -> str:
+    return _iso(when + grace) if datetime.max.replace(tzinfo=UTC) - when > grace else "the end of time"
 
 
 def _iso(value: datetime) -> str:

@@ -37,10 +37,22 @@ REFERENCES = "references"
 
 
 def live_consumers(consumers: Iterable[ConsumerRow]) -> list[ConsumerRow]:
-    """The consumers whose segment uses are live."""
+    """The consumers whose segment uses are live: live campaigns and journeys, and the test lists and messages
+    attached to one (linked from either side: a test list's `campaign`, or a campaign's `test_lists`)."""
     rows = list(consumers)
     live_targets = {(c.kind, c.key) for c in rows if c.status in LIVE_STATUSES.get(c.kind, ())}
-    return [c for c in rows if (c.kind, c.key) in live_targets or (c.kind in ATTACHABLE and c.links & live_targets)]
+    attached = {("test_list", k) for c in rows if (c.kind, c.key) in live_targets for k in _test_lists(c.spec)}
+    return [
+        c
+        for c in rows
+        if (c.kind, c.key) in live_targets
+        or (c.kind in ATTACHABLE and (c.links & live_targets or (c.kind, c.key) in attached))
+    ]
+
+
+def _test_lists(spec: dict[str, Any]) -> list[str]:
+    """The test lists a campaign's document attaches (`test_list`, `test_lists`)."""
+    return ([spec["test_list"]] if spec.get("test_list") else []) + list(spec.get("test_lists") or [])
 
 
 def live_segment_reasons(
@@ -181,6 +193,14 @@ def consumer_usage(index: UsageIndex, kind: str, key: str) -> dict[str, Any]:
         "key": key,
         "status": consumer.status,
         "live": (kind, key) in index.live_consumer_ids,
-        "links": [{"kind": k, "key": v} for k, v in sorted(consumer.links)],
+        "links": [{"kind": k, "key": v} for k, v in sorted(consumer.links | _named_by_campaigns(index, consumer))],
         "segments": index.dependencies(consumer.segments),
     }
+
+
+def _named_by_campaigns(index: UsageIndex, consumer: ConsumerRow) -> set[tuple[str, str]]:
+    """The campaigns that attach this test list from their side (`test_list`, `test_lists`)."""
+    if consumer.kind != "test_list":
+        return set()
+    campaigns = (c for c in index.consumers.values() if c.kind == "campaign")
+    return {("campaign", c.key) for c in campaigns if consumer.key in _test_lists(c.spec)}
