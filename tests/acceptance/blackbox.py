@@ -132,6 +132,14 @@ class Segpipe:
         return self.names(members)
 
 
+def error_line(result: Any) -> str:
+    """The one `error: ...` line a failed command writes to stderr."""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
 def csv_rows(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 

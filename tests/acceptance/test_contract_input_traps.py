@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.acceptance.blackbox import Segpipe, view
+from tests.acceptance.blackbox import Segpipe, error_line, view
 
 
 @pytest.fixture()
@@ -16,18 +16,11 @@ def sp(cli, tmp_path):
     return Segpipe(cli, tmp_path)
 
 
-def _error_line(result) -> str:
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
-
-
 def _fails(sp: Segpipe, kind: str, path, where: str, *, reason: str = "") -> str:
     """A refused load: exit 2, one `error:` line naming `where`, the JSON error on stdout, nothing written."""
     result = sp.run("load", kind, path, "--json")
     assert result.exit_code == 2, result.stdout + result.stderr
-    line = _error_line(result)
+    line = error_line(result)
     assert line.startswith(f"error: {where}"), line
     assert reason in line, line
     assert json.loads(result.stdout)["error"] == line.removeprefix("error: ")
@@ -203,5 +196,5 @@ def test_identify_attr_values_that_are_not_json_stay_text(sp):
 def test_identify_invalid_input_is_exit_2_one_line(sp, args):
     result = sp.run("identify", *args, "--json")
     assert result.exit_code == 2
-    line = _error_line(result)
+    line = error_line(result)
     assert json.loads(result.stdout) == {"error": line.removeprefix("error: "), "exit_code": 2}

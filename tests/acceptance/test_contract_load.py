@@ -8,7 +8,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from tests.acceptance.blackbox import Segpipe, view
+from tests.acceptance.blackbox import Segpipe, error_line, view
 
 AS_OF = "2026-03-01T00:00:00Z"
 
@@ -16,13 +16,6 @@ AS_OF = "2026-03-01T00:00:00Z"
 @pytest.fixture()
 def sp(cli, tmp_path):
     return Segpipe(cli, tmp_path)
-
-
-def _error_line(result) -> str:
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def _everyone_count(sp: Segpipe) -> int:
@@ -36,7 +29,7 @@ def test_unknown_kind_is_exit_2(sp):
     path = sp.jsonl([{"external_id": sp.id("a")}])
     result = sp.run("load", "people", path)
     assert result.exit_code == 2
-    _error_line(result)
+    error_line(result)
 
 
 @pytest.mark.parametrize("suffix", [".json", ".txt", ".csv.gz"])
@@ -44,13 +37,13 @@ def test_unsupported_extension_is_exit_2(sp, suffix):
     path = sp.jsonl([{"external_id": sp.id("a")}], suffix=suffix)
     result = sp.run("load", "profiles", path)
     assert result.exit_code == 2
-    _error_line(result)
+    error_line(result)
 
 
 def test_missing_file_is_exit_2_with_json_error_object(sp):
     result = sp.run("load", "profiles", sp.dir / "nope.csv", "--json")
     assert result.exit_code == 2
-    _error_line(result)
+    error_line(result)
     assert "error" in json.loads(result.stdout)
 
 
@@ -71,7 +64,7 @@ def test_stdin_error_names_stdin_and_line(sp):
     text = json.dumps({"external_id": sp.id("a")}) + "\n" + json.dumps({"email": "x"}) + "\n"
     result = sp.run("load", "profiles", "-", input=text)
     assert result.exit_code == 2
-    assert ":2:" in _error_line(result)
+    assert ":2:" in error_line(result)
 
 
 def test_csv_attributes_column_is_json_encoded(sp):
@@ -166,7 +159,7 @@ def test_bad_timestamp_is_a_row_error(sp, bad):
     )
     result = sp.run("load", "events", path)
     assert result.exit_code == 2
-    line = _error_line(result)
+    line = error_line(result)
     assert f"{path}:2:" in line and "occurred_at" in line
     assert _everyone_count(sp) == 0
 
@@ -231,7 +224,7 @@ def test_invalid_profile_row_aborts_with_file_row_reason(sp, record, reason):
     path = sp.jsonl([{"external_id": sp.id("ok1")}, "", {"external_id": sp.id("ok2")}, record])
     result = sp.run("load", "profiles", path)
     assert result.exit_code == 2
-    line = _error_line(result)
+    line = error_line(result)
     assert line.startswith(f"error: {path}:4: ")  # JSON Lines: the line number, blank lines counted
     assert reason in line
     assert _everyone_count(sp) == 0  # atomic: nothing written
@@ -244,7 +237,7 @@ def test_csv_attributes_not_an_object_is_a_row_error_counted_after_the_header(sp
     )
     result = sp.run("load", "profiles", path)
     assert result.exit_code == 2
-    line = _error_line(result)
+    line = error_line(result)
     assert line.startswith(f"error: {path}:2: ")
     assert "attributes" in line
     assert _everyone_count(sp) == 0
@@ -257,7 +250,7 @@ def test_csv_row_number_is_the_data_row_not_the_line(sp):
     )
     result = sp.run("load", "profiles", path, "--json")
     assert result.exit_code == 2
-    assert f"{path}:3:" in _error_line(result)
+    assert f"{path}:3:" in error_line(result)
     assert f"{path}:3:" in json.loads(result.stdout)["error"]
 
 
@@ -268,7 +261,7 @@ def test_parquet_row_number_is_index_plus_one(sp):
     )
     result = sp.run("load", "profiles", path)
     assert result.exit_code == 2
-    assert _error_line(result).startswith(f"error: {path}:6: ")
+    assert error_line(result).startswith(f"error: {path}:6: ")
     assert _everyone_count(sp) == 0
 
 
@@ -361,7 +354,7 @@ def test_invalid_event_row(sp, record, reason):
     path = sp.jsonl([{"external_id": sp.id("ok"), "event": "e", "occurred_at": "2026-01-01T00:00:00Z"}, record])
     result = sp.run("load", "events", path)
     assert result.exit_code == 2
-    line = _error_line(result)
+    line = error_line(result)
     assert line.startswith(f"error: {path}:2: ") and reason in line
     assert _everyone_count(sp) == 0  # the profile the first row would have created is not there
 
@@ -421,7 +414,7 @@ def test_invalid_subscription_row(sp, record, reason):
     path = sp.jsonl([record])
     result = sp.run("load", "subscriptions", path)
     assert result.exit_code == 2
-    line = _error_line(result)
+    line = error_line(result)
     assert line.startswith(f"error: {path}:1: ") and reason in line
 
 
@@ -506,7 +499,7 @@ def test_jsonl_error_row_counts_blank_lines_and_crlf(sp):
     path.write_bytes(f"{good}\r\n\r\n\r\n{{broken\r\n".encode())
     result = sp.run("load", "profiles", path)
     assert result.exit_code == 2
-    assert _error_line(result).startswith(f"error: {path}:4: ")
+    assert error_line(result).startswith(f"error: {path}:4: ")
 
 
 def test_deleted_profile_identified_again_is_new_and_activity_survives(sp):
@@ -608,4 +601,4 @@ def test_oversized_keys_are_row_errors_not_database_failures(sp, kind, field):
     path = sp.jsonl([ok, record])
     result = sp.run("load", kind, path)
     assert result.exit_code == 2, result.stderr
-    assert _error_line(result).startswith(f"error: {path}:2: {field}")
+    assert error_line(result).startswith(f"error: {path}:2: {field}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.acceptance.blackbox import Segpipe
+from tests.acceptance.blackbox import Segpipe, error_line
 
 AS_OF = "2026-03-01T00:00:00Z"
 
@@ -279,10 +279,8 @@ def _doc(sp: Segpipe, key: str, rules: Any) -> dict[str, Any]:
 
 def _error(result) -> str:
     assert result.exit_code == 2, result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert json.loads(result.stdout)["error"]
-    return lines[0]
+    return error_line(result)
 
 
 @pytest.mark.parametrize(
