@@ -76,6 +76,19 @@ def test_parquet_with_struct_and_text_attributes(clean, cli, tmp_path):
     _check_profiles(clean)
 
 
+def test_parquet_binary_columns_are_utf8_text(clean, cli, tmp_path):
+    table = pa.table(
+        {
+            "external_id": pa.array([b"p1", "ü2".encode()], pa.binary()),
+            "email": pa.array([b"p1@example.com", None], pa.large_binary()),
+            "attributes": pa.array([b'{"tier": "gold"}', b"{}"], pa.binary()),
+        }
+    )
+    pq.write_table(table, tmp_path / "people.parquet")
+    assert load_json(cli, "profiles", tmp_path / "people.parquet")["inserted"] == 2
+    assert profile(clean, "p1")["attributes"] == {"tier": "gold"} and profile(clean, "ü2")["email"] is None
+
+
 def test_parquet_struct_properties_and_integer_ids(clean, cli, tmp_path):
     table = pa.table(
         {

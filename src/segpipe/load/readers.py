@@ -162,6 +162,18 @@ def parquet_columns(source: Source) -> list[str]:
         parquet.close()
 
 
+def _text_from_binary(batch: Any) -> Any:
+    """Binary columns as UTF-8 text: writers without string logical types (older Spark, some Hive tables) store
+    every string column as plain binary."""
+    import pyarrow as pa
+
+    columns = [
+        column.cast(pa.string()) if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type) else column
+        for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
 def _parquet_rows(source: Source, fields: frozenset[str] | None) -> Iterator[RawRow]:
     import pyarrow as pa
 
@@ -170,7 +182,7 @@ def _parquet_rows(source: Source, fields: frozenset[str] | None) -> Iterator[Raw
     number = 0
     try:
         for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=columns):
-            for record in batch.to_pylist():
+            for record in _text_from_binary(batch).to_pylist():
                 number += 1
                 yield number, record, None
     except (pa.ArrowException, ValueError, OverflowError) as exc:
