@@ -1,32 +1,15 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
+from tests.cleanup import truncate_written
 from tests.deletion.helpers import SEGMENTS_YAML, seed_world
-
-_TRUNCATED = (
-    "profiles",
-    "events",
-    "event_ids",
-    "subscriptions",
-    "activity",
-    "segments",
-    "memberships",
-    "consumers",
-    "refresh_runs",
-    "audience_snapshots",
-    "deletion_jobs",
-    "grants",
-)
 
 
 @pytest.fixture()
 def clean(engine):
     """Empty the tables these tests write (the audits are append-only and keep their rows)."""
-    with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE " + ", ".join(f"segpipe.{t}" for t in _TRUNCATED) + " CASCADE"))
-    return engine
+    return truncate_written(engine)
 
 
 @pytest.fixture()

@@ -7,23 +7,9 @@ fixture points it at this module's database.
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
+from tests.cleanup import truncate_written
 from tests.flows.helpers import seed
-
-_TRUNCATED = (
-    "profiles",
-    "events",
-    "subscriptions",
-    "activity",
-    "segments",
-    "memberships",
-    "consumers",
-    "refresh_runs",
-    "audience_snapshots",
-    "deletion_jobs",
-    "grants",
-)
 
 
 @pytest.fixture()
@@ -36,9 +22,7 @@ def flow_env(prefect_server, db_url, settings, monkeypatch):
 
 @pytest.fixture()
 def clean(engine):
-    with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE " + ", ".join(f"segpipe.{t}" for t in _TRUNCATED) + " CASCADE"))
-    return engine
+    return truncate_written(engine)
 
 
 @pytest.fixture()
