@@ -131,6 +131,23 @@ def test_parquet_row_numbers(seeded, cli, tmp_path):
     _fails(cli, seeded, "profiles", path, f"{path}:3", "missing required field 'external_id' (null)")
 
 
+def test_parquet_value_python_cannot_hold_is_reported_at_its_row(seeded, cli, tmp_path):
+    path = tmp_path / "in.parquet"
+    millis = [1_700_000_000_000] * 9_000 + [300_000_000_000_000]  # the last: year ~11,476
+    table = pa.table(
+        {
+            "external_id": [f"e{i}" for i in range(len(millis))],
+            "event": ["view"] * len(millis),
+            "occurred_at": pa.array(millis, pa.timestamp("ms", tz="UTC")),
+        }
+    )
+    pq.write_table(table, path)
+    before, version = counts(seeded), data_version(seeded)
+    result = cli("load", "events", str(path))
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {path}:9001: cannot read Parquet data: ")
+    assert counts(seeded) == before and data_version(seeded) == version
+
+
 def test_not_a_parquet_file(seeded, cli, tmp_path):
     path = tmp_path / "in.parquet"
     path.write_text("external_id\na\n", encoding="utf-8")

@@ -175,17 +175,36 @@ def _text_from_binary(batch: Any) -> Any:
 
 
 def _parquet_rows(source: Source, fields: frozenset[str] | None) -> Iterator[RawRow]:
-    import pyarrow as pa
 
     parquet = _open_parquet(source)
     columns = None if fields is None else [name for name in parquet.schema_arrow.names if name in fields]
     number = 0
     try:
         for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH, columns=columns):
-            for record in _text_from_binary(batch).to_pylist():
+            for record in _records(batch, source.name, number + 1):
                 number += 1
                 yield number, record, None
-    except (pa.ArrowException, ValueError, OverflowError) as exc:
+    except _read_errors() as exc:
         raise InvalidInput(f"cannot read Parquet data: {exc}", where=f"{source.name}:{number + 1}") from None
     finally:
         parquet.close()
+
+
+def _read_errors() -> tuple[type[Exception], ...]:
+    import pyarrow as pa
+
+    return (pa.ArrowException, ValueError, OverflowError)
+
+
+def _records(batch: Any, name: str, first: int) -> list[dict[str, Any]]:
+    """The batch's rows as dicts. A value Python cannot hold (a timestamp past year 9999, invalid UTF-8 in a
+    binary column) fails the whole batch's conversion: it is then found row by row and reported at its row."""
+    try:
+        return _text_from_binary(batch).to_pylist()
+    except _read_errors():
+        for offset in range(batch.num_rows):
+            try:
+                _text_from_binary(batch.slice(offset, 1)).to_pylist()
+            except _read_errors() as exc:
+                raise InvalidInput(f"cannot read Parquet data: {exc}", where=f"{name}:{first + offset}") from None
+        raise
