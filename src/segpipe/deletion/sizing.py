@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
+from segpipe.deletion.rows import LINKED_TABLES
 
 ROWS_PER_BATCH = 5_000_000
 """Rows (profiles and everything linked to them) one batch deletes or anonymizes when no size is given:
@@ -24,7 +25,7 @@ MIN_BATCH_SIZE = 1_000
 MAX_BATCH_SIZE = 200_000
 """The process holds one batch's ids and their salted hashes (about 200 bytes a profile): at most ~40 MB."""
 
-_LINKED = ("events", "event_ids", "subscriptions", "memberships", "snapshot_members", "activity")
+_LINKED = tuple(table.name for table in LINKED_TABLES if table is not t.profiles)
 
 
 _STATISTICS = sa.text(
