@@ -86,6 +86,8 @@ segments = sa.Table(
     sa.Column("refreshed_data_version", sa.BigInteger),
     sa.Column("activate_at", TS),
     sa.Column("deactivate_at", TS),
+    sa.Column("max_drop", sa.Float),
+    sa.Column("keep_active", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 segment_dependencies = sa.Table(
@@ -144,6 +146,7 @@ refresh_runs = sa.Table(
     sa.Column("started_at", TS, nullable=False),
     sa.Column("finished_at", TS),
     sa.Column("flow_run_id", sa.Text),
+    sa.Column("rewind", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 segment_refreshes = sa.Table(
@@ -161,6 +164,8 @@ segment_refreshes = sa.Table(
     sa.Column("duration_ms", sa.Float),
     sa.Column("error", sa.Text),
     sa.Column("reason", sa.Text),
+    sa.Column("mode", sa.Text),
+    sa.Column("evaluated", sa.BigInteger),
 )
 
 segment_counts = sa.Table(
@@ -303,4 +308,18 @@ settings = sa.Table(
     metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+segment_definition_history = sa.Table(
+    "segment_definition_history",
+    metadata,
+    _id(),
+    sa.Column("segment_key", sa.Text, nullable=False),
+    sa.Column("segment_id", sa.BigInteger),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("change", sa.Text, nullable=False),
+    sa.Column("definition", JSONB, nullable=False),
+    sa.Column("previous", JSONB),
+    sa.Column("changed_by", sa.Text, nullable=False),
+    sa.Column("changed_at", TS, nullable=False, server_default=sa.func.now()),
 )

@@ -29,6 +29,10 @@ class SegmentRefreshRow:
     duration_ms: float | None
     error: str | None
     reason: str | None
+    mode: str | None = None
+    """`full` or `incremental` (None for runs recorded before segpipe told them apart)."""
+    evaluated: int | None = None
+    """How many profiles the refresh evaluated."""
 
 
 def create_run(conn: Connection, trigger: str, as_of: datetime, flow_run_id: str | None = None) -> int:

@@ -35,6 +35,10 @@ class SegmentRow:
     refreshed_data_version: int | None
     activate_at: datetime | None
     deactivate_at: datetime | None
+    max_drop: float | None = None
+    """The largest share of members a refresh may remove while the segment is used live (None: the default)."""
+    keep_active: bool = False
+    """Exempt from automatic inactivation (YAML `keep_active: true`)."""
 
 
 def _row_to_segment(row: sa.Row) -> SegmentRow:
