@@ -200,6 +200,15 @@ def test_db_commands_on_a_configured_database(server_url: str, tmp_path: Path) -
     assert not (tmp_path / "home").exists()
 
 
+def test_db_url_masks_a_password_unless_asked(tmp_path: Path) -> None:
+    secret = "postgresql://ops:s3cr3t-pw@db.example:5432/crm"
+    for args in (("url",), ("url", "--json"), ("status", "--json")):
+        result = _cli(tmp_path / "home", *args, database_url=secret)
+        assert "s3cr3t-pw" not in result.output and "***" in result.output, result.output
+    shown = _cli(tmp_path / "home", "url", "--show-password", database_url=secret)
+    assert "s3cr3t-pw" in shown.stdout
+
+
 def _python_for(user: ServerUser) -> str | None:
     """An interpreter `user` may run that can import this environment's packages, or None."""
     own = Path(sys.executable).resolve()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 
 def test_quickstart_then_again(cli):
@@ -19,3 +22,19 @@ def test_quickstart_then_again(cli):
     assert again["loads"] == [] and again["objects"] == {"unchanged": 15}
     members = {row["key"]: row["member_count"] for row in again["refresh"]}
     assert members == {row["key"]: row["member_count"] for row in data["refresh"]}
+
+
+def test_temporary_prefect_server_keeps_its_data_under_segpipe_home(db_url, tmp_path):
+    """No Prefect API configured: the flow runs on a temporary server whose database lives in $SEGPIPE_HOME/prefect,
+    not in the user's ~/.prefect (where its runs would show up in their own server later)."""
+    home, user_home = tmp_path / "segpipe-home", tmp_path / "user"
+    user_home.mkdir()
+    keep = ("PATH", "SEGPIPE_TEST_DATABASE_URL", "PYTHONPATH", "LANG")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env |= {"HOME": str(user_home), "SEGPIPE_HOME": str(home), "SEGPIPE_DATABASE_URL": db_url}
+    env |= {"DO_NOT_TRACK": "1", "SEGPIPE_ORCHESTRATION": "auto"}
+    command = [sys.executable, "-m", "segpipe.cli.main", "quickstart", "--profiles", "200", "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (home / "prefect" / "prefect.db").exists()
+    assert not (user_home / ".prefect").exists()

@@ -28,14 +28,22 @@ def status_command(as_json: bool = JsonOption) -> None:
 
 
 @groups.db.command("url")
-def url_command(as_json: bool = JsonOption) -> None:
-    """Print the SQLAlchemy URL segpipe uses (the embedded server's unless SEGPIPE_DATABASE_URL is set)."""
+def url_command(
+    show_password: bool = typer.Option(False, "--show-password", help="Print the password instead of ***."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Print the SQLAlchemy URL segpipe uses (the embedded server's unless SEGPIPE_DATABASE_URL is set).
+
+    A password in the URL is masked as *** unless --show-password is given."""
     with handle_errors(as_json):
         settings = context.settings()
         if settings.database_url:
+            import sqlalchemy as sa
+
             from segpipe.db.engine import normalize_url
 
-            data = {"mode": "configured", "url": normalize_url(settings.database_url)}
+            url = sa.engine.make_url(normalize_url(settings.database_url))
+            data = {"mode": "configured", "url": url.render_as_string(hide_password=not show_password)}
         else:
             from segpipe.db import embedded
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 from segpipe.errors import InvalidInput
@@ -56,12 +56,25 @@ def use_prefect(env: Mapping[str, str] | None = None, *, auto_means_prefect: boo
     return chosen == "prefect" or (chosen == "auto" and (auto_means_prefect or prefect_api_configured(env)))
 
 
-def quiet_prefect() -> None:
+def quiet_prefect(env: MutableMapping[str, str] | None = None) -> None:
     """Prefect logs each flow and task run on the console; a CLI shows its own progress and result instead.
 
     A temporary local server (no API configured) gets time to start on a busy machine and sends no analytics;
-    values the user set win.
+    values the user set win. Its database and files live under segpipe's home (`$SEGPIPE_HOME/prefect`), never
+    in the user's own Prefect home, where its runs would later show up in their server.
     """
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env = env if env is not None else os.environ
+    env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not prefect_api_configured(env):
+        home = temporary_prefect_home(env)
+        home.mkdir(parents=True, exist_ok=True)
+        env["PREFECT_HOME"] = str(home)
+
+
+def temporary_prefect_home(env: Mapping[str, str]) -> Path:
+    """Where a temporary Prefect server keeps its data: beside segpipe's own (SEGPIPE_HOME, as Settings reads it)."""
+    from segpipe.config import Settings
+
+    return Settings.from_env(dict(env)).home / "prefect"
