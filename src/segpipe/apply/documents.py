@@ -54,6 +54,8 @@ class SegmentDoc(_Document):
     name: Name
     description: str | None = None
     rules: Any
+    keep_active: bool = False
+    """Exempt from classify's automatic inactivation (docs/lifecycle.md)."""
 
 
 class CampaignDoc(_Document):

@@ -12,6 +12,7 @@ from segpipe.apply.live import live_segment_reasons
 from segpipe.apply.plan import REFUSED, ApplyPlan, PlannedObject, build_plan
 from segpipe.db.engine import xact_lock
 from segpipe.errors import InvalidInput, RefreshInProgress
+from segpipe.lifecycle.history import definition_of, record_definition
 from segpipe.store.objects import list_consumers, replace_consumer_links, replace_consumer_segments, upsert_consumer
 from segpipe.store.segments import (
     dependency_keys,
@@ -41,10 +42,13 @@ class ApplyBlocked(RefreshInProgress):
         self.plan = plan
 
 
-def apply_documents(engine: Engine, documents: Sequence[RawDocument], *, dry_run: bool = False) -> ApplyPlan:
+def apply_documents(
+    engine: Engine, documents: Sequence[RawDocument], *, dry_run: bool = False, actor: str | None = None
+) -> ApplyPlan:
     """Plan and (unless `dry_run`) write the documents in one transaction; refusals raise and write nothing.
 
-    Two applies serialize on a transaction-level advisory lock; a dry run rolls back whatever happens.
+    Two applies serialize on a transaction-level advisory lock; a dry run rolls back whatever happens. `actor`
+    is recorded in the definition history of every segment the run changes.
     """
     with engine.connect() as conn:
         transaction = conn.begin()
@@ -53,7 +57,7 @@ def apply_documents(engine: Engine, documents: Sequence[RawDocument], *, dry_run
             plan = build_plan(conn, documents)
             _raise_refusal(plan)
             if not dry_run:
-                plan.activated = execute_plan(conn, plan)
+                plan.activated = execute_plan(conn, plan, actor)
         except BaseException:
             transaction.rollback()
             raise
@@ -73,13 +77,13 @@ def _raise_refusal(plan: ApplyPlan) -> None:
         raise ApplyBlocked(plan, refused[0])
 
 
-def execute_plan(conn: Connection, plan: ApplyPlan) -> list[str]:
+def execute_plan(conn: Connection, plan: ApplyPlan, actor: str | None = None) -> list[str]:
     """Write the plan's creations and updates; returns the segments it activated. The caller owns the transaction."""
     if any(obj.action == REFUSED for obj in plan.objects):
         raise ValueError("a refused plan is never executed")
     if not plan.changed:
         return []
-    _write_segments(conn, plan)
+    _write_segments(conn, plan, actor)
     for write in plan.consumers:
         upsert_consumer(conn, write.kind, write.key, write.values)
         replace_consumer_segments(conn, write.kind, write.key, write.segments)
@@ -89,7 +93,7 @@ def execute_plan(conn: Connection, plan: ApplyPlan) -> list[str]:
     return record_live_use(conn, reasons)
 
 
-def _write_segments(conn: Connection, plan: ApplyPlan) -> None:
+def _write_segments(conn: Connection, plan: ApplyPlan, actor: str | None) -> None:
     # Renamed segments step aside first, so that names can move between segments within one run.
     renamed = [w for w in plan.segments if w.renamed]
     set_segment_names(conn, {w.key: f"~apply-rename~{w.key}~{uuid.uuid4().hex}" for w in renamed})
@@ -98,6 +102,8 @@ def _write_segments(conn: Connection, plan: ApplyPlan) -> None:
             insert_segment(conn, {"key": write.key, **write.values}, reason="created by apply")
         else:
             update_segment_definition(conn, write.key, write.values, write.definition_changed)
+        change = "created" if write.created else "updated"
+        record_definition(conn, write.key, change, definition_of(write.values), write.previous, actor)
     for write in plan.segments:
         if write.rules_changed:
             replace_segment_dependencies(conn, write.key, write.refs)

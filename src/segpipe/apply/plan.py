@@ -20,6 +20,7 @@ from segpipe.apply.files import RawDocument
 from segpipe.apply.state import StoredState, load_state
 from segpipe.db.engine import try_xact_lock
 from segpipe.errors import InvalidInput, RefreshInProgress
+from segpipe.lifecycle.history import row_definition
 from segpipe.rules import parse_rules, rules_to_json, segment_refs
 from segpipe.store.objects import ConsumerRow
 from segpipe.store.segments import SegmentRow
@@ -45,12 +46,14 @@ class PlannedObject:
 class SegmentWrite:
     key: str
     values: dict[str, Any]
-    """name, description and rules (the user's rules JSON, as written)."""
+    """name, description, rules (the user's rules JSON, as written) and keep_active."""
     refs: frozenset[str]
     created: bool
     rules_changed: bool
     definition_changed: bool
     renamed: bool
+    previous: dict[str, Any] | None = None
+    """The stored definition before this write (`history.definition_of`), None for a creation."""
 
 
 @dataclass
@@ -143,12 +146,17 @@ def _decide_segment(
 ) -> None:
     doc = candidate.doc
     assert isinstance(doc, SegmentDoc)
-    values = {"name": doc.name, "description": doc.description, "rules": doc.rules}
+    values = {"name": doc.name, "description": doc.description, "rules": doc.rules, "keep_active": doc.keep_active}
     if stored is None:
         obj.action = CREATED
         plan.segments.append(SegmentWrite(doc.key, values, candidate.refs, True, True, True, False))
         return
-    before = {"name": stored.name, "description": stored.description, "rules": stored.rules}
+    before = {
+        "name": stored.name,
+        "description": stored.description,
+        "rules": stored.rules,
+        "keep_active": stored.keep_active,
+    }
     obj.changes = [name for name in values if canonical(values[name]) != canonical(before[name])]
     if not obj.changes:
         obj.action = UNCHANGED
@@ -161,7 +169,14 @@ def _decide_segment(
         return
     obj.action = UPDATED
     write = SegmentWrite(
-        doc.key, values, candidate.refs, False, "rules" in obj.changes, definition_changed, "name" in obj.changes
+        doc.key,
+        values,
+        candidate.refs,
+        False,
+        "rules" in obj.changes,
+        definition_changed,
+        "name" in obj.changes,
+        previous=row_definition(stored),
     )
     plan.segments.append(write)
 

@@ -9,6 +9,7 @@ from segpipe.apply.explain import plan_to_json, render_plan
 from segpipe.apply.files import read_documents
 from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
+from segpipe.cli.segment_ops import actor_or_default
 
 
 def apply(
@@ -20,7 +21,7 @@ def apply(
     with handle_errors(as_json):
         documents = read_documents(paths)
         try:
-            plan = apply_documents(context.engine(), documents, dry_run=dry_run)
+            plan = apply_documents(context.engine(), documents, dry_run=dry_run, actor=actor_or_default(None))
         except (ApplyRefused, ApplyBlocked) as exc:
             if not as_json:
                 render_plan(exc.plan, console, dry_run=dry_run, applied=False)
