@@ -7,11 +7,13 @@ from collections.abc import Sequence
 
 from sqlalchemy.engine import Connection, Engine
 
+from segpipe.apply.estimate import estimate_members
 from segpipe.apply.files import RawDocument
 from segpipe.apply.live import live_segment_reasons
 from segpipe.apply.plan import REFUSED, ApplyPlan, PlannedObject, build_plan
+from segpipe.apply.removal import execute_removals
 from segpipe.db.engine import xact_lock
-from segpipe.errors import InvalidInput, RefreshInProgress
+from segpipe.errors import GateRefused, InvalidInput, RefreshInProgress
 from segpipe.lifecycle.history import definition_of, record_definition
 from segpipe.store.objects import list_consumers, replace_consumer_links, replace_consumer_segments, upsert_consumer
 from segpipe.store.segments import (
@@ -34,29 +36,41 @@ class ApplyRefused(InvalidInput):
         self.plan = plan
 
 
-class ApplyBlocked(RefreshInProgress):
-    """A rules edit hit a segment whose refresh is running (exit 3); nothing of the run was written."""
+class ApplyBlocked(GateRefused):
+    """A gate refused an object of the run (exit 3): a rules edit or a removal hit a segment whose refresh is
+    running, or `--prune` would remove something still referenced or in live use; nothing was written."""
 
     def __init__(self, plan: ApplyPlan, first: PlannedObject) -> None:
-        super().__init__(first.key or "")
+        more = len(plan.refused) - 1
+        suffix = f" (+{more} more refused)" if more else ""
+        super().__init__(first.gate or RefreshInProgress(first.key or "").gate, f"{first.reason}{suffix}")
+        self.key = first.key
         self.plan = plan
 
 
 def apply_documents(
-    engine: Engine, documents: Sequence[RawDocument], *, dry_run: bool = False, actor: str | None = None
+    engine: Engine,
+    documents: Sequence[RawDocument],
+    *,
+    dry_run: bool = False,
+    actor: str | None = None,
+    prune: bool = False,
 ) -> ApplyPlan:
     """Plan and (unless `dry_run`) write the documents in one transaction; refusals raise and write nothing.
 
     Two applies serialize on a transaction-level advisory lock; a dry run rolls back whatever happens. `actor`
-    is recorded in the definition history of every segment the run changes.
+    is recorded in the definition history of every segment the run changes. `prune` also removes the stored
+    objects of each kind in the run that the documents no longer hold (`segpipe.apply.prune`).
     """
     with engine.connect() as conn:
         transaction = conn.begin()
         try:
             xact_lock(conn, "apply")
-            plan = build_plan(conn, documents)
+            plan = build_plan(conn, documents, prune=prune)
             _raise_refusal(plan)
-            if not dry_run:
+            if dry_run:
+                estimate_members(conn, plan)
+            else:
                 plan.activated = execute_plan(conn, plan, actor)
         except BaseException:
             transaction.rollback()
@@ -88,6 +102,7 @@ def execute_plan(conn: Connection, plan: ApplyPlan, actor: str | None = None) ->
         upsert_consumer(conn, write.kind, write.key, write.values)
         replace_consumer_segments(conn, write.kind, write.key, write.segments)
         replace_consumer_links(conn, write.kind, write.key, write.links)
+    execute_removals(conn, plan.removals, actor)
     ours = {(w.kind, w.key) for w in plan.consumers}
     reasons = live_segment_reasons(list_consumers(conn), dependency_keys(conn), prefer=ours)
     return record_live_use(conn, reasons)

@@ -103,13 +103,19 @@ def to_yaml(definition: dict[str, Any] | None) -> str:
     return yaml.safe_dump(_ordered(shown), sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
 
 
-def definition_diff(before: dict[str, Any] | None, after: dict[str, Any] | None, label: str) -> str:
+def definition_diff(
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    label: str,
+    before_name: str = "before",
+    after_name: str = "after",
+) -> str:
     """A unified diff of two definitions' YAML text (empty when they read the same)."""
     lines = difflib.unified_diff(
         to_yaml(before).splitlines(keepends=True),
         to_yaml(after).splitlines(keepends=True),
-        fromfile=f"{label} (before)",
-        tofile=f"{label} (after)",
+        fromfile=f"{label} ({before_name})",
+        tofile=f"{label} ({after_name})",
     )
     return "".join(lines)
 

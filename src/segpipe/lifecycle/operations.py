@@ -249,10 +249,14 @@ def delete_segment(conn: Connection, key: str, actor: str | None = None) -> Outc
     return Outcome(key, "deleted", f"deleted '{segment.name}'")
 
 
-def remove_segment(conn: Connection, segment: SegmentRow, actor: str | None) -> None:
-    """Delete a segment with its memberships (its logs go with it), leaving a tombstone and a history row."""
+def remove_segment(conn: Connection, segment: SegmentRow, actor: str | None, reason: str | None = None) -> None:
+    """Delete a segment with its memberships (its logs go with it), leaving a tombstone and a history row.
+
+    The caller holds the apply lock and the segment's refresh lock and has checked that nothing references it.
+    """
     definition = row_definition(segment)
     record_definition(conn, segment.key, "deleted", definition, definition, actor)
     conn.execute(sa.delete(t.memberships).where(t.memberships.c.segment_id == segment.id))
     conn.execute(sa.delete(_s).where(_s.c.id == segment.id))
-    conn.execute(sa.insert(t.segment_deletions).values(key=segment.key, name=segment.name, actor=actor))
+    tombstone = {"key": segment.key, "name": segment.name, "actor": actor, "reason": reason}
+    conn.execute(sa.insert(t.segment_deletions).values(**tombstone))
