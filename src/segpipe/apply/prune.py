@@ -47,19 +47,22 @@ def plan_removals(conn: Connection, candidates: list[Candidate]) -> list[Removal
     live = {(c.kind, c.key) for c in live_consumers(stored)}
     gone = {(c.kind, c.key) for c in stored if c.kind in kinds and (c.kind, c.key) not in named}
     gone |= {(SEGMENT, key) for key in graph if SEGMENT in kinds and (SEGMENT, key) not in named}
-    refused: dict[tuple[str, str], Removal] = {}
+    refused: set[tuple[str, str]] = set()
     while True:
-        going = gone - set(refused)
+        going = gone - refused
         after_consumers = _consumers_after(stored, candidates, going)
         after_graph = {key: refs for key, refs in graph.items() if (SEGMENT, key) not in going}
         after_graph.update({c.key: set(c.refs) for c in candidates if c.kind == "Segment" and c.key})
-        removals = [_consumer_removal(kind, key, live, after_consumers) for kind, key in going if kind != SEGMENT]
-        removals += [_segment_removal(key, after_graph, after_consumers) for kind, key in going if kind == SEGMENT]
-        new = {(r.kind, r.key): r for r in removals if r.refusal is not None}
+        removals = [
+            _consumer_removal(kind, key, live, after_consumers)
+            if kind != SEGMENT
+            else _segment_removal(key, after_graph, after_consumers)
+            for kind, key in gone
+        ]
+        new = {(r.kind, r.key) for r in removals if r.refusal is not None} - refused
         if not new:
-            break
-        refused.update(new)
-    return _in_order([*removals, *refused.values()], graph)
+            return _in_order(removals, graph)
+        refused |= new
 
 
 def _in_order(removals: list[Removal], graph: dict[str, set[str]]) -> list[Removal]:
