@@ -72,8 +72,12 @@ def test_prune_removes_a_finished_campaign_and_then_its_segment(cli, engine: Eng
     assert "- Campaign spring  would remove" in plan.stdout and "- Message spring-mail  would remove" in plan.stdout
     assert "Segment" not in plan.stdout  # only the kinds in the files are pruned
     result = output_json(cli("apply", campaigns, "--prune", "--json", env={"SEGPIPE_ACTOR": "carol"}))
-    assert actions_of(result) == {("Campaign", "spring"): "removed", ("Message", "spring-mail"): "removed",
-                                  ("Campaign", "summer"): "unchanged", ("Message", "summer-mail"): "unchanged"}  # fmt: skip
+    assert actions_of(result) == {
+        ("Campaign", "spring"): "removed",
+        ("Message", "spring-mail"): "removed",
+        ("Campaign", "summer"): "unchanged",
+        ("Message", "summer-mail"): "unchanged",
+    }
     assert result["summary"]["removed"] == 2
     segments = write(tmp_path, "s.yaml", _without(_without(BASE, "loyal"), "old"))
     result = output_json(cli("apply", segments, "--prune", "--json", env={"SEGPIPE_ACTOR": "carol"}))
