@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from segpipe.db import schema as t
 from segpipe.explain.evaluate import Explained, explain_rules
 from segpipe.rules import parse_rules
 from tests.rules.reference import Data, Interpreter
@@ -44,4 +46,29 @@ def test_explain_agrees_with_the_reference(engine, data: Data, rule: dict[str, A
             )
             assert explanation.member == (profile.external_id in members), rule
             check(explanation.tree, rule, judge, profile, stored)
+        transaction.rollback()
+
+
+def test_a_wide_tree_is_explained_in_several_queries_and_still_agrees(engine) -> None:
+    """400 event leaves need ~1,200 columns: more than one query's worth (Postgres allows 1,664)."""
+    from segpipe.explain import evaluate
+    from segpipe.rules import compile_predicate
+    from tests.rules.reference import EventRow, Profile
+
+    data = Data([Profile(1, "p0", None, AS_OF), Profile(2, "p1", None, AS_OF)],
+                [EventRow(1, "x", AS_OF, {"p": 2})], [])  # fmt: skip
+    leaves = [{"event": "x", "aggregate": "sum", "property": "p", "op": "gte", "value": i % 4} for i in range(400)]
+    rule = {"any": [{"all": leaves[:200]}, {"not": {"all": leaves[200:]}}]}
+    assert evaluate.COLUMNS_PER_QUERY < 400 * 3
+    node = parse_rules(rule)
+    with engine.connect() as conn, conn.begin() as transaction:
+        load(conn, data)
+        for profile in data.profiles:
+            explanation = explain_rules(conn, node, profile.external_id, AS_OF, {}.__getitem__)
+            point = conn.execute(
+                sa.select(compile_predicate(node, AS_OF, None)).where(t.profiles.c.external_id == profile.external_id)
+            ).scalar_one()
+            assert explanation.member == point == (profile.external_id in Interpreter(data, AS_OF).members(rule))
+            judge = Interpreter(data, AS_OF)
+            check(explanation.tree, rule, judge, profile, {})
         transaction.rollback()

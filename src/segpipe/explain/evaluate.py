@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from segpipe.db import schema as t
 from segpipe.errors import InvalidInput, NotFound
 from segpipe.explain import describe
+from segpipe.refresh.point import stored_rules
 from segpipe.rules import RuleNode, compile_predicate
 from segpipe.rules.check import children
 from segpipe.rules.features import EventFeature
@@ -129,8 +130,6 @@ def explain_rules(
 
 def explain_membership(conn: Connection, key: str, external_id: str, as_of: datetime) -> Explanation:
     """Explain segment `key`'s stored rules for one profile (NotFound for an unknown segment or profile)."""
-    from segpipe.refresh.point import stored_rules
-
     require_segment(conn, key)
 
     def stored_id(ref: str) -> int | None:
