@@ -88,6 +88,7 @@ def test_keep_active_exempts_from_automatic_inactivation(cli, clean, tmp_path) -
     apply(cli, tmp_path, keep + segment_doc("drop"))
     rows = classify(cli, later(created_at(cli, "keep"), 60))
     assert rows["keep"]["status"] == "active" and "keep_active" in rows["keep"]["reason"]
+    assert show(cli, "keep")["keep_active"] is True and show(cli, "drop")["keep_active"] is False
     assert rows["drop"]["status"] == "inactive"
     plan = run_json(cli, "apply", _write(tmp_path, keep.replace("true", "false")))
     assert plan["objects"][0]["action"] == "updated" and plan["objects"][0]["changes"] == ["keep_active"]
