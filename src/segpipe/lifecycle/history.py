@@ -59,7 +59,8 @@ def record_definition(
 ) -> None:
     """Append a definition change (`created`, `updated`, `renamed`, `cloned`, `deleted`) as the key's next version.
 
-    The caller holds the apply lock, which serializes every writer of definitions.
+    Without an actor, the database session's role is recorded. The caller holds the apply lock, which serializes
+    every writer of definitions.
     """
     segment_id = sa.select(t.segments.c.id).where(t.segments.c.key == key).scalar_subquery()
     version = sa.select(sa.func.coalesce(sa.func.max(_h.c.version), 0) + 1).where(_h.c.segment_key == key)
@@ -71,7 +72,7 @@ def record_definition(
             change=change,
             definition=definition,
             previous=previous,
-            changed_by=actor or "unknown",
+            changed_by=actor if actor else sa.literal_column("session_user"),
         )
     )
 
