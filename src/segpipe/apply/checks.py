@@ -22,7 +22,9 @@ from segpipe.rules import find_cycle
 def check_references(candidates: list[Candidate], state: StoredState) -> None:
     """Refuse references to segments, campaigns or journeys that are neither stored nor in this run."""
     segments = set(state.graph) | {c.key for c in candidates if c.kind == "Segment" and c.key}
-    consumers = set(state.consumers) | {(CONSUMER_KINDS[c.kind], c.key) for c in candidates if _consumer(c)}
+    consumers = set(state.consumers) | {
+        (CONSUMER_KINDS[c.kind], c.key) for c in candidates if c.kind is not None and c.key is not None and _consumer(c)
+    }
     for candidate in candidates:
         if candidate.fault is not None or candidate.doc is None:
             continue

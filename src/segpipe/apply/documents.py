@@ -54,6 +54,8 @@ class SegmentDoc(_Document):
     name: Name
     description: str | None = None
     rules: Any
+    keep_active: bool = False
+    """Exempt from classify's automatic inactivation (docs/lifecycle.md)."""
 
 
 class CampaignDoc(_Document):
@@ -182,10 +184,19 @@ class Candidate:
             return f"{self.source} ({self.kind} {self.key})" if self.key else f"{self.source} ({self.kind})"
         return self.source
 
+    more_faults: list[str] = field(default_factory=list)
+    """Faults found after the first: a report lists them all; the first decides the exit code."""
+
+    @property
+    def faults(self) -> list[str]:
+        return [self.fault, *self.more_faults] if self.fault is not None else []
+
     def refuse(self, reason: str, exit_code: int = 2) -> None:
-        """Record a fault unless one is already recorded: a document reports its first fault."""
+        """Record a fault; later checks skip a document that has one, so its first fault leads."""
         if self.fault is None:
             self.fault, self.exit_code = reason, exit_code
+        elif reason not in self.faults:
+            self.more_faults.append(reason)
 
 
 def parse_document(raw: RawDocument) -> Candidate:
@@ -207,7 +218,8 @@ def parse_document(raw: RawDocument) -> Candidate:
         try:
             candidate.doc = MODELS[kind].model_validate(_with_defaults(data))  # type: ignore[assignment]
         except ValidationError as exc:
-            candidate.refuse(describe_errors(exc, MODELS[kind]))
+            for message in describe_all(exc, MODELS[kind]):
+                candidate.refuse(message)
     return candidate
 
 
@@ -223,6 +235,11 @@ def describe_errors(exc: ValidationError, model: type[BaseModel]) -> str:
     errors = exc.errors(include_url=False)
     message = _describe(errors[0], model)
     return f"{message} (+{len(errors) - 1} more)" if len(errors) > 1 else message
+
+
+def describe_all(exc: ValidationError, model: type[BaseModel]) -> list[str]:
+    """Every validation error, one line each."""
+    return list(dict.fromkeys(_describe(error, model) for error in exc.errors(include_url=False)))
 
 
 def _describe(error: Any, model: type[BaseModel]) -> str:

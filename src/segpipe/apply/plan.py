@@ -15,16 +15,21 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from segpipe.apply.checks import check_cycles, check_names, check_references
+from segpipe.apply.diff import definition_diff, spec_diff
 from segpipe.apply.documents import CONSUMER_KINDS, Candidate, SegmentDoc, parse_document
 from segpipe.apply.files import RawDocument
+from segpipe.apply.prune import DOC_KINDS, Removal, plan_removals
 from segpipe.apply.state import StoredState, load_state
 from segpipe.db.engine import try_xact_lock
 from segpipe.errors import InvalidInput, RefreshInProgress
+from segpipe.lifecycle.history import definition_of, row_definition
 from segpipe.rules import parse_rules, rules_to_json, segment_refs
+from segpipe.rules.parse import rule_faults
 from segpipe.store.objects import ConsumerRow
 from segpipe.store.segments import SegmentRow
 
-CREATED, UPDATED, UNCHANGED, REFUSED = "created", "updated", "unchanged", "refused"
+CREATED, UPDATED, UNCHANGED, REFUSED, REMOVED = "created", "updated", "unchanged", "refused", "removed"
+PRUNE_SOURCE = "(not in the applied files)"
 
 
 @dataclass
@@ -39,18 +44,28 @@ class PlannedObject:
     changes: list[str] = field(default_factory=list)
     exit_code: int = 0
     label: str = ""
+    faults: list[str] = field(default_factory=list)
+    """Every fault of a refused document (`reason` is the first)."""
+    diff: str | None = None
+    """An update's unified diff of the definition's YAML text (before → after)."""
+    members: dict[str, Any] | None = None
+    """A dry run's member count of a created or changed segment: `{as_of, count, stored, change}`."""
+    gate: str | None = None
+    """The gate code of a refusal with exit code 3."""
 
 
 @dataclass
 class SegmentWrite:
     key: str
     values: dict[str, Any]
-    """name, description and rules (the user's rules JSON, as written)."""
+    """name, description, rules (the user's rules JSON, as written) and keep_active."""
     refs: frozenset[str]
     created: bool
     rules_changed: bool
     definition_changed: bool
     renamed: bool
+    previous: dict[str, Any] | None = None
+    """The stored definition before this write (`history.definition_of`), None for a creation."""
 
 
 @dataclass
@@ -70,6 +85,8 @@ class ApplyPlan:
     consumers: list[ConsumerWrite] = field(default_factory=list)
     activated: list[str] = field(default_factory=list)
     """Segments that live use made active when the plan was written."""
+    removals: list[Removal] = field(default_factory=list)
+    """What `--prune` removes (consumers first, then segments in a removable order)."""
 
     @property
     def refused(self) -> list[PlannedObject]:
@@ -77,16 +94,17 @@ class ApplyPlan:
 
     @property
     def changed(self) -> bool:
-        return bool(self.segments or self.consumers)
+        return bool(self.segments or self.consumers or self.removals)
 
     def count(self, action: str) -> int:
         return sum(obj.action == action for obj in self.objects)
 
 
-def build_plan(conn: Connection, raws: Sequence[RawDocument]) -> ApplyPlan:
+def build_plan(conn: Connection, raws: Sequence[RawDocument], prune: bool = False) -> ApplyPlan:
     """The plan for these documents against the database as `conn` sees it. Writes nothing.
 
-    It takes (until the caller's transaction ends) the refresh lock of each segment whose rules change meaning.
+    It takes (until the caller's transaction ends) the refresh lock of each segment whose rules change meaning,
+    and of each segment `prune` removes.
     """
     candidates = [parse_document(raw) for raw in raws]
     _refuse_duplicates(candidates)
@@ -98,9 +116,25 @@ def build_plan(conn: Connection, raws: Sequence[RawDocument]) -> ApplyPlan:
     plan = ApplyPlan(objects=[])
     for candidate in candidates:
         plan.objects.append(_decide(conn, candidate, state, plan))
+    if prune:
+        _plan_removals(conn, candidates, plan)
     if plan.refused:
-        plan.segments, plan.consumers = [], []
+        plan.segments, plan.consumers, plan.removals = [], [], []
     return plan
+
+
+def _plan_removals(conn: Connection, candidates: list[Candidate], plan: ApplyPlan) -> None:
+    for removal in plan_removals(conn, candidates):
+        obj = PlannedObject(DOC_KINDS[removal.kind], removal.key, PRUNE_SOURCE, REMOVED)
+        obj.label = f"{obj.kind} {obj.key}"
+        refusal, gate = removal.refusal, removal.gate
+        if refusal is None and removal.kind == "segment" and not try_xact_lock(conn, "refresh", removal.key):
+            refusal, gate = RefreshInProgress(removal.key).message, RefreshInProgress(removal.key).gate
+        if refusal is not None:
+            obj.action, obj.reason, obj.exit_code, obj.gate, obj.faults = REFUSED, refusal, 3, gate, [refusal]
+        else:
+            plan.removals.append(removal)
+        plan.objects.append(obj)
 
 
 def _refuse_duplicates(candidates: list[Candidate]) -> None:
@@ -120,8 +154,9 @@ def _parse_segment_rules(candidates: list[Candidate]) -> None:
         if isinstance(candidate.doc, SegmentDoc) and candidate.fault is None:
             try:
                 candidate.rules = parse_rules(candidate.doc.rules, "rules")
-            except InvalidInput as exc:
-                candidate.refuse(str(exc))
+            except InvalidInput:
+                for fault in rule_faults(candidate.doc.rules, "rules"):
+                    candidate.refuse(fault)
                 continue
             candidate.refs = frozenset(segment_refs(candidate.rules))
 
@@ -135,6 +170,7 @@ def _decide(conn: Connection, candidate: Candidate, state: StoredState, plan: Ap
         _decide_consumer(candidate, kind, state.consumers.get((kind, candidate.doc.key)), obj, plan)
     if candidate.fault is not None:
         obj.action, obj.reason, obj.exit_code = REFUSED, candidate.fault, candidate.exit_code
+        obj.faults = candidate.faults
     return obj
 
 
@@ -143,12 +179,17 @@ def _decide_segment(
 ) -> None:
     doc = candidate.doc
     assert isinstance(doc, SegmentDoc)
-    values = {"name": doc.name, "description": doc.description, "rules": doc.rules}
+    values = {"name": doc.name, "description": doc.description, "rules": doc.rules, "keep_active": doc.keep_active}
     if stored is None:
         obj.action = CREATED
         plan.segments.append(SegmentWrite(doc.key, values, candidate.refs, True, True, True, False))
         return
-    before = {"name": stored.name, "description": stored.description, "rules": stored.rules}
+    before = {
+        "name": stored.name,
+        "description": stored.description,
+        "rules": stored.rules,
+        "keep_active": stored.keep_active,
+    }
     obj.changes = [name for name in values if canonical(values[name]) != canonical(before[name])]
     if not obj.changes:
         obj.action = UNCHANGED
@@ -158,10 +199,19 @@ def _decide_segment(
     # between this check and the write; a refresh that starts meanwhile waits, then reads the new rules.
     if definition_changed and not try_xact_lock(conn, "refresh", doc.key):
         candidate.refuse(RefreshInProgress(doc.key).message, exit_code=3)
+        obj.gate = RefreshInProgress(doc.key).gate
         return
     obj.action = UPDATED
+    obj.diff = definition_diff(row_definition(stored), definition_of(values), doc.key, "stored", "new")
     write = SegmentWrite(
-        doc.key, values, candidate.refs, False, "rules" in obj.changes, definition_changed, "name" in obj.changes
+        doc.key,
+        values,
+        candidate.refs,
+        False,
+        "rules" in obj.changes,
+        definition_changed,
+        "name" in obj.changes,
+        previous=row_definition(stored),
     )
     plan.segments.append(write)
 
@@ -192,6 +242,7 @@ def _decide_consumer(
         obj.changes = ["references"]
     obj.action = UPDATED if obj.changes else UNCHANGED
     if obj.changes:
+        obj.diff = spec_diff(stored.spec, spec, f"{doc.kind} {doc.key}") or None
         plan.consumers.append(write)
 
 

@@ -9,18 +9,29 @@ from segpipe.apply.explain import plan_to_json, render_plan
 from segpipe.apply.files import read_documents
 from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
+from segpipe.cli.segment_ops import actor_or_default
 
 
 def apply(
     paths: list[str] = typer.Argument(..., metavar="PATH", help="YAML/JSON files or folders of them; - is stdin."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan only; write nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan only (diffs, member counts as of now); write nothing."
+    ),
+    prune: bool = typer.Option(
+        False,
+        "--prune",
+        help="Also remove stored objects of each kind in the files that the files no longer hold "
+        "(referenced segments and objects in live use are refused).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Create or update segments, campaigns, journeys, test lists, messages and reports from documents."""
     with handle_errors(as_json):
         documents = read_documents(paths)
         try:
-            plan = apply_documents(context.engine(), documents, dry_run=dry_run)
+            plan = apply_documents(
+                context.engine(), documents, dry_run=dry_run, actor=actor_or_default(None), prune=prune
+            )
         except (ApplyRefused, ApplyBlocked) as exc:
             if not as_json:
                 render_plan(exc.plan, console, dry_run=dry_run, applied=False)

@@ -14,6 +14,7 @@ MODULES: tuple[str, ...] = (
     "members",
     "load",
     "check",
+    "explain",
     "segments",
     "classify",
     "deletion",

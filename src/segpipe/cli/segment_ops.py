@@ -19,6 +19,7 @@ import typer
 from rich.markup import escape
 
 from segpipe.cli import context, groups
+from segpipe.cli.history import history_command
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
 from segpipe.cli.refresh import result_rows
 from segpipe.errors import InvalidInput
@@ -38,6 +39,8 @@ def register() -> None:
     groups.segment.command("archive")(archive_command)
     groups.segment.command("unarchive")(unarchive_command)
     groups.segment.command("resume")(resume_command)
+    groups.segment.command("deactivate")(deactivate_command)
+    groups.segment.command("history")(history_command)
     groups.segment.command("clone")(clone_command)
     groups.segment.command("rename")(rename_command)
     groups.segment.command("delete")(delete_command)
@@ -107,6 +110,16 @@ def unarchive_command(
 ) -> None:
     """Bring archived segments back to the list."""
     _bulk(keys, ops.unarchive_segment, actor, as_json)
+
+
+def deactivate_command(
+    keys: list[str] = KeysArgument, actor: str | None = ActorOption, as_json: bool = JsonOption
+) -> None:
+    """Make segments inactive now (scheduled refreshes and `refresh --all` skip them); `resume` undoes it.
+
+    A segment in live use becomes active again at the next classify.
+    """
+    _bulk(keys, ops.deactivate_segment, actor, as_json)
 
 
 def _resume_rows(result: ops.ResumeResult) -> list[dict[str, Any]]:

@@ -196,6 +196,7 @@ segment_deletions = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("actor", sa.Text),
     sa.Column("deleted_at", TS, nullable=False),
+    sa.Column("reason", sa.Text),
 )
 
 segment_events = sa.Table(
@@ -322,4 +323,18 @@ segment_definition_history = sa.Table(
     sa.Column("previous", JSONB),
     sa.Column("changed_by", sa.Text, nullable=False),
     sa.Column("changed_at", TS, nullable=False, server_default=sa.func.now()),
+)
+
+consumer_deletions = sa.Table(
+    "consumer_deletions",
+    metadata,
+    _id(),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("name", sa.Text),
+    sa.Column("status", sa.Text),
+    sa.Column("spec", JSONB, nullable=False),
+    sa.Column("actor", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("deleted_at", TS, nullable=False, server_default=sa.func.now()),
 )

@@ -85,6 +85,7 @@ def summary(segment: SegmentRow, index: UsageIndex) -> dict[str, Any]:
         "updated_at": segment.updated_at,
         "status_reason": segment.status_reason,
         "status_changed_at": segment.status_changed_at,
+        "keep_active": segment.keep_active,
         "live": segment.key in index.live_reasons,
         "usage": [use.to_json() for use in index.uses_of(segment.key)],
     }

@@ -3,7 +3,8 @@
 A segment in live use (see `usage`) is active, and its `last_live_use_at` moves to the classification time. A
 segment with no live use becomes inactive when its latest sign of life (creation, definition change, live use,
 resume or scheduled activation) is older than the grace period: strictly older, so a segment exactly 14 days old
-stays active under the default grace. Any other segment keeps its status. Every change is recorded with the
+stays active under the default grace. A segment marked `keep_active` (YAML) is never made inactive here (an
+operator may still `deactivate` it). Any other segment keeps its status. Every change is recorded with the
 rule that made it and when.
 """
 
@@ -26,6 +27,7 @@ from segpipe.store.segments import SegmentRow
 
 DEFAULT_GRACE = timedelta(days=14)
 RESUME_ACTIONS = ("resumed", "activated")
+KEEP_ACTIVE_REASON = "keep_active: exempt from automatic inactivation"
 _s = t.segments
 
 
@@ -133,6 +135,11 @@ def _decide(
     kind, when = last_activity(segment, resumed_at)
     if live_reason is not None:
         status, reason = "active", live_reason
+    elif segment.keep_active:
+        status = segment.status
+        reason = segment.status_reason or ""
+        if status == "active":
+            reason = KEEP_ACTIVE_REASON
     elif when < as_of - grace:
         status = "inactive"
         reason = (

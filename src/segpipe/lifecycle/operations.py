@@ -22,8 +22,9 @@ from segpipe.db import schema as t
 from segpipe.db.engine import try_xact_lock, xact_lock
 from segpipe.errors import GateRefused, InvalidInput, RefreshInProgress
 from segpipe.lifecycle.bulk import Outcome, run_per_key
+from segpipe.lifecycle.history import definition_of, record_definition, row_definition
 from segpipe.lifecycle.status import effective_time, log_event, set_statuses
-from segpipe.lifecycle.usage import KIND_NAMES
+from segpipe.lifecycle.usage import KIND_NAMES, load_usage
 from segpipe.refresh.engine import RefreshRunResult, refresh
 from segpipe.store.memberships import dependencies_of
 from segpipe.store.segments import (
@@ -69,6 +70,23 @@ def resume_segment(conn: Connection, key: str, actor: str | None = None) -> Outc
     return Outcome(key, "resumed") if changed else Outcome(key, "unchanged", "already active")
 
 
+def deactivate_segment(conn: Connection, key: str, actor: str | None = None) -> Outcome:
+    """Make a segment inactive now (recorded as `deactivated`): scheduled refreshes and `refresh --all` skip it.
+
+    A segment in live use is deactivated too, with a note: the next classify (or an apply that uses it live)
+    makes it active again, since live use always wins.
+    """
+    xact_lock(conn, "apply")
+    segment = require_segment(conn, key)
+    at = effective_time(conn, segment.id)
+    if not set_statuses(conn, [(key, "inactive", "deactivated" + (f" by {actor}" if actor else ""))], at):
+        return Outcome(key, "unchanged", "already inactive")
+    log_event(conn, segment.id, "deactivated", at=at, actor=actor)
+    live = load_usage(conn).live_reasons.get(key)
+    note = f"in live use ({live}): classify makes it active again" if live else None
+    return Outcome(key, "deactivated", note)
+
+
 @dataclass(frozen=True)
 class ResumeResult:
     outcomes: list[Outcome]
@@ -112,6 +130,8 @@ def rename_segment(conn: Connection, key: str, new_name: str, actor: str | None 
     _check_name_free(conn, new_name, key, "NEW_NAME")
     conn.execute(sa.update(_s).where(_s.c.id == segment.id).values(name=new_name, updated_at=sa.func.now()))
     log_event(conn, segment.id, "renamed", actor=actor, detail={"from": segment.name, "to": new_name})
+    before = row_definition(segment)
+    record_definition(conn, key, "renamed", {**before, "name": new_name}, before, actor)
     return Outcome(key, "renamed", f"'{segment.name}' → '{new_name}'")
 
 
@@ -139,6 +159,7 @@ def clone_segment(
         _check_name_free(conn, name, None, "--name")
     values = {"key": new_key, "name": name, "description": source.description, "rules": source.rules}
     segment_id = insert_segment(conn, values, reason=f"cloned from {key}")
+    record_definition(conn, new_key, "cloned", definition_of(values), None, actor)
     replace_segment_dependencies(conn, new_key, [dep.key for dep in dependencies_of(conn, source.id)])
     log_event(conn, segment_id, "cloned", actor=actor, detail={"from": key})
     return require_segment(conn, new_key)
@@ -224,8 +245,18 @@ def delete_segment(conn: Connection, key: str, actor: str | None = None) -> Outc
     segment = check_deletable(conn, key)
     if not try_xact_lock(conn, "refresh", key):
         raise RefreshInProgress(key)
+    remove_segment(conn, segment, actor)
+    return Outcome(key, "deleted", f"deleted '{segment.name}'")
+
+
+def remove_segment(conn: Connection, segment: SegmentRow, actor: str | None, reason: str | None = None) -> None:
+    """Delete a segment with its memberships (its logs go with it), leaving a tombstone and a history row.
+
+    The caller holds the apply lock and the segment's refresh lock and has checked that nothing references it.
+    """
+    definition = row_definition(segment)
+    record_definition(conn, segment.key, "deleted", definition, definition, actor)
     conn.execute(sa.delete(t.memberships).where(t.memberships.c.segment_id == segment.id))
     conn.execute(sa.delete(_s).where(_s.c.id == segment.id))
-    tombstone = sa.insert(t.segment_deletions).values(key=segment.key, name=segment.name, actor=actor)
-    conn.execute(tombstone)
-    return Outcome(key, "deleted", f"deleted '{segment.name}'")
+    tombstone = {"key": segment.key, "name": segment.name, "actor": actor, "reason": reason}
+    conn.execute(sa.insert(t.segment_deletions).values(**tombstone))

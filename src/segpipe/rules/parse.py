@@ -51,6 +51,24 @@ def parse_rules(data: Any, path: str = "rules") -> RuleNode:
     return node
 
 
+def rule_faults(data: Any, path: str = "rules") -> list[str]:
+    """Every fault of a rule tree as `<json path>: <reason>` (empty when `parse_rules` accepts it): for reports
+    that list all faults at once. The first is the one `parse_rules` raises."""
+    try:
+        parse_rules(data, path)
+    except InvalidInput as exc:
+        first = str(exc)
+    else:
+        return []
+    try:
+        _ADAPTER.validate_python(data)
+    except (ValidationError, RecursionError) as exc:
+        errors = exc.errors(include_url=False) if isinstance(exc, ValidationError) else []
+        more = [f"{_error_path(path, e)}: {_reason(e)}" for e in errors]
+        return list(dict.fromkeys([first, *more]))
+    return [first]
+
+
 def json_path(root: str, loc: tuple[str | int, ...]) -> str:
     """`("node:all", "all", 2, "node:attribute", "op")` under `rules` → `rules.all[2].op`."""
     text = root
@@ -86,7 +104,8 @@ def _reason(error: ErrorDetails) -> str:
     if kind == "missing":
         return f"missing key {_show(field)}"
     if kind == "literal_error" and field in _LITERAL_NOUNS:
-        return f"unknown {_LITERAL_NOUNS[field]} {_show(error['input'])}"
+        valid = error.get("ctx", {}).get("expected", "").replace("'", "").replace(" or ", ", ")
+        return f"unknown {_LITERAL_NOUNS[field]} {_show(error['input'])}" + (f"; valid: {valid}" if valid else "")
     if kind == "node_kind":
         return _node_kind_reason(error["input"])
     if kind == "string_pattern_mismatch" and field == "segment":
