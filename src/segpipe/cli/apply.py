@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.engine import Engine
 
+from segpipe.actors import resolve_actor
 from segpipe.apply.execute import ApplyBlocked, ApplyRefused, apply_documents
 from segpipe.apply.explain import plan_to_json, render_plan
 from segpipe.apply.files import read_documents
 from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
+from segpipe.permissions import SEGMENTS_EDIT, require_permission
 
 
 def apply(
@@ -19,8 +22,11 @@ def apply(
     """Create or update segments, campaigns, journeys, test lists, messages and reports from documents."""
     with handle_errors(as_json):
         documents = read_documents(paths)
+        engine = context.engine()
+        if any(isinstance(doc.data, dict) and doc.data.get("kind") == "Segment" for doc in documents):
+            _require_segments_edit(engine)
         try:
-            plan = apply_documents(context.engine(), documents, dry_run=dry_run)
+            plan = apply_documents(engine, documents, dry_run=dry_run)
         except (ApplyRefused, ApplyBlocked) as exc:
             if not as_json:
                 render_plan(exc.plan, console, dry_run=dry_run, applied=False)
@@ -35,6 +41,12 @@ def apply(
             as_json,
             lambda _data: render_plan(plan, console, dry_run=dry_run, applied=applied),
         )
+
+
+def _require_segments_edit(engine: Engine) -> None:
+    """Segment documents need segments:edit (admins hold it implicitly); a dry run is refused the same way."""
+    with engine.connect() as conn:
+        require_permission(conn, resolve_actor(conn, None, "apply"), SEGMENTS_EDIT, "apply")
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ MODULES: tuple[str, ...] = (
     "segments",
     "classify",
     "deletion",
+    "permissions",
     "presend",
     "serve",
     "quickstart",
