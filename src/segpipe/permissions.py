@@ -24,6 +24,7 @@ SEGMENTS_EDIT = "segments:edit"
 PERMISSIONS = (PROFILES_VIEW, PROFILES_EDIT, SEGMENTS_EDIT)
 DELETE_PROFILES = (PROFILES_VIEW, PROFILES_EDIT)
 """What deleting the profiles of a segment needs (seed 001: View and Edit access)."""
+_HOLDS = sa.text("SELECT segpipe.holds_permission(:who, :wanted)")
 WILDCARDS = {"*": PERMISSIONS, "profiles:*": DELETE_PROFILES, "segments:*": (SEGMENTS_EDIT,)}
 
 
@@ -107,7 +108,7 @@ def require_permission(conn: Connection, actor: Actor, permission: str, command:
     """
     if actor.admin and not actor.on_behalf and permission.startswith("segments:"):
         return
-    held = conn.execute(sa.select(sa.func.segpipe.holds_permission(actor.actor, permission))).scalar()
+    held = conn.execute(_HOLDS, {"who": actor.actor, "wanted": permission}).scalar()
     if held:
         return
     message = (
