@@ -91,14 +91,30 @@ def migrate(engine: Engine) -> list[int]:
                 done.append(migration.version)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:
         if _sqlstate(exc) == "42501":
-            raise SegpipeError(
-                "the database schema needs migrations this role may not apply: run any segpipe command once as an "
-                "admin (the schema owner or a superuser; docs/security.md)"
-            ) from exc
+            raise SegpipeError(_why_not_migrated(engine)) from exc
         raise
     _apply_grants(engine, grants, force=bool(done))
     _applied_for.add(key)
     return done
+
+
+def _why_not_migrated(engine: Engine) -> str:
+    """The one line for a role that may not migrate: it is in no segpipe group role, or the schema is outdated."""
+    query = sa.text(
+        "SELECT session_user, to_regnamespace('segpipe_meta') IS NOT NULL"
+        " AND NOT has_schema_privilege('segpipe_meta', 'USAGE')"
+    )
+    with engine.connect() as conn:
+        role, outsider = conn.execute(query).one()
+    if outsider:
+        return (
+            f"role '{role}' has no access to segpipe: an admin runs `GRANT segpipe_reader TO \"{role}\";` "
+            "(or segpipe_operator / segpipe_editor / segpipe_admin; docs/security.md)"
+        )
+    return (
+        "the database schema needs migrations this role may not apply: run any segpipe command once as an "
+        "admin (the schema owner or a superuser; docs/security.md)"
+    )
 
 
 def grants_script() -> Migration:
