@@ -21,6 +21,8 @@ BEGIN
     GRANT SELECT ON ALL TABLES IN SCHEMA segpipe TO segpipe_reader;
     GRANT SELECT ON ALL TABLES IN SCHEMA segpipe_meta TO segpipe_reader;
     GRANT SELECT ON ALL SEQUENCES IN SCHEMA segpipe TO segpipe_reader;
+    -- ...except segpipe's own settings: the salt of the hashed external ids in the deletion audit stays secret.
+    REVOKE SELECT ON segpipe.settings FROM segpipe_reader;
 
     -- operator: load, refresh, presend, classify.
     GRANT CREATE ON SCHEMA segpipe TO segpipe_operator;       -- a refresh run's UNLOGGED shared-scan tables

@@ -32,6 +32,8 @@ def test_reader_lists_and_shows_but_cannot_load(world, as_role, engine):
     shown = as_role("reader", "segment", "show", "gold", "--json")
     assert shown.exit_code == 0 and _json(shown)["key"] == "gold"
     assert as_role("reader", "segment", "usage", "gold", "--json").exit_code == 0
+    assert as_role("reader", "segment", "trend", "gold", "--json").exit_code == 0
+    assert as_role("reader", "campaign", "stats", "promo", "--json").exit_code == 0
     assert as_role("reader", "segment", "members", "gold", "--no-refresh", "--format", "csv").exit_code == 0
     loaded = as_role("reader", "load", "profiles", profiles_file(world, ["r1"]), "--json")
     assert "permission denied" in _refused(loaded, "permission")["error"]

@@ -15,6 +15,7 @@ DENIED = {
         "UPDATE segpipe.segments SET member_count = 0",
         "DELETE FROM segpipe.memberships",
         "INSERT INTO segpipe.refresh_runs (trigger, as_of) VALUES ('manual', now())",
+        "SELECT * FROM segpipe.settings",
     ],
     "operator": [
         "DELETE FROM segpipe.profiles",
