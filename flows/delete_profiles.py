@@ -24,6 +24,7 @@ from flows.params import SegmentKey
 from segpipe.deletion import DeletionRequest, DeletionResult, Preview
 from segpipe.deletion.plan import DEFAULT_MAX_SHARE
 from tasks import reporting
+from tasks.actors import resolve_actor_task
 from tasks.deletion import (
     confirm_task,
     delete_batch_task,
@@ -55,7 +56,14 @@ class DeletionApproval(RunInput):
 )
 def delete_segment_profiles(
     segment_key: SegmentKey,
-    actor: Annotated[str, Field(min_length=1, description="Who deletes (needs profiles:view and profiles:edit).")],
+    actor: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            description="Who deletes (needs profiles:view and profiles:edit): empty = the worker's database role; "
+            "another actor only when that role is an admin.",
+        ),
+    ] = None,
     confirm_name: Annotated[str | None, Field(description="The segment's exact name; empty: asked later.")] = None,
     expected: Annotated[int | None, Field(ge=0, description="The count you saw; empty: asked later.")] = None,
     dry_run: bool = False,
@@ -72,7 +80,7 @@ def delete_segment_profiles(
     confirmed = confirm_name is not None and expected is not None
     request = DeletionRequest(
         segment_key=segment_key,
-        actor=actor,
+        actor=resolve_actor_task(actor, "delete-segment-profiles"),
         expected=expected if confirmed else None,
         confirm=confirm_name if confirmed else None,
         dry_run=dry_run,

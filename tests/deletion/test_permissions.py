@@ -10,7 +10,10 @@ from tests.deletion.helpers import output_json
 
 def _audit(engine, actor):
     with engine.connect() as conn:
-        query = sa.text("SELECT action, permission, changed_by FROM segpipe.grant_audit WHERE actor = :a ORDER BY id")
+        query = sa.text(
+            "SELECT action, permission, changed_by = session_user::text, on_behalf_of"
+            " FROM segpipe.grant_audit WHERE actor = :a ORDER BY id"
+        )
         return [tuple(row) for row in conn.execute(query, {"a": actor})]
 
 
@@ -27,10 +30,11 @@ def test_grant_and_revoke_are_audited(clean, cli):
     result = cli("revoke", "carol", "profiles:edit", "segments:edit", "--by", "admin", "--json")
     assert output_json(result)["changed"] == ["profiles:edit"]
     assert output_json(result)["permissions"] == ["profiles:view"]
+    # changed_by is the authenticated session role; `--by admin` (an admin acting for someone) is kept beside it.
     assert _audit(clean, "carol") == [
-        ("grant", "profiles:edit", "admin"),
-        ("grant", "profiles:view", "admin"),
-        ("revoke", "profiles:edit", "admin"),
+        ("grant", "profiles:edit", True, "admin"),
+        ("grant", "profiles:view", True, "admin"),
+        ("revoke", "profiles:edit", True, "admin"),
     ]
 
 

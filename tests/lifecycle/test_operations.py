@@ -83,6 +83,7 @@ def test_delete_asks_on_a_terminal(cli, objects, monkeypatch):
     declined = cli("segment", "delete", "free", input="n\n")
     assert declined.exit_code == 3
     assert show(cli, "free")["key"] == "free"
+    assert cli("grant", "ana", "segments:edit").exit_code == 0  # an admin acts for ana: ana's grants count
     accepted = cli("segment", "delete", "free", "--actor", "ana", input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert "Delete 1 segment(s) (free)" in accepted.stdout
@@ -98,13 +99,15 @@ def test_delete_removes_members_and_history_and_records_who(cli, objects, engine
             " INSERT INTO segpipe.segment_counts (segment_id, member_count, source)"
             " SELECT id, 1, 'refresh' FROM segpipe.segments WHERE key = 'free'"
         )
+    assert cli("grant", "ana", "segments:edit").exit_code == 0
     assert run_json(cli, "segment", "delete", "free", "--yes", "--actor", "ana")[0]["outcome"] == "deleted"
     with engine.connect() as conn:
         tombstone = conn.exec_driver_sql("SELECT key, name, actor FROM segpipe.segment_deletions").all()
         left = conn.exec_driver_sql(
             "SELECT (SELECT count(*) FROM segpipe.memberships) + (SELECT count(*) FROM segpipe.segment_counts)"
         ).scalar()
-    assert tombstone == [("free", "Free", "ana")]
+    # Both names: the authenticated role and the actor it acted for (docs/security.md).
+    assert tombstone == [("free", "Free", f"{engine.url.username} on behalf of ana")]
     assert left == 0
     # The key is free again: apply creates a new segment, with a history of its own.
     apply(cli, tmp_path, segment_doc("free"))

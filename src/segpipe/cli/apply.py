@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.engine import Engine
 
+from segpipe.actors import resolve_actor
 from segpipe.apply.execute import ApplyBlocked, ApplyRefused, apply_documents
 from segpipe.apply.explain import plan_to_json, render_plan
 from segpipe.apply.files import read_documents
 from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
-from segpipe.cli.segment_ops import actor_or_default
+from segpipe.permissions import SEGMENTS_EDIT, require_permission
 
 
 def apply(
@@ -28,10 +30,11 @@ def apply(
     """Create or update segments, campaigns, journeys, test lists, messages and reports from documents."""
     with handle_errors(as_json):
         documents = read_documents(paths)
+        engine = context.engine()
+        segments = any(isinstance(doc.data, dict) and doc.data.get("kind") == "Segment" for doc in documents)
+        actor = _authenticated_actor(engine, segments)
         try:
-            plan = apply_documents(
-                context.engine(), documents, dry_run=dry_run, actor=actor_or_default(None), prune=prune
-            )
+            plan = apply_documents(engine, documents, dry_run=dry_run, actor=actor, prune=prune)
         except (ApplyRefused, ApplyBlocked) as exc:
             if not as_json:
                 render_plan(exc.plan, console, dry_run=dry_run, applied=False)
@@ -46,6 +49,16 @@ def apply(
             as_json,
             lambda _data: render_plan(plan, console, dry_run=dry_run, applied=applied),
         )
+
+
+def _authenticated_actor(engine: Engine, segments: bool) -> str:
+    """The session's actor, recorded in the definition history. Segment documents need segments:edit (admins hold
+    it implicitly); a dry run is refused the same way."""
+    with engine.connect() as conn:
+        actor = resolve_actor(conn, None, "apply")
+        if segments:
+            require_permission(conn, actor, SEGMENTS_EDIT, "apply")
+    return actor.label
 
 
 def register(app: typer.Typer) -> None:

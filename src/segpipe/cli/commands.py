@@ -18,6 +18,7 @@ MODULES: tuple[str, ...] = (
     "segments",
     "classify",
     "deletion",
+    "permissions",
     "presend",
     "serve",
     "quickstart",

@@ -1,4 +1,4 @@
-"""`segpipe grant|revoke ACTOR PERMISSION...`, `segpipe delete-profiles KEY ...` and `segpipe deletion show JOB`.
+"""`segpipe delete-profiles KEY ...` and `segpipe deletion show JOB` (grants: `segpipe.cli.permissions`).
 
 A missing `--confirm`, `--expect` or `--actor` is a usage error (exit 2); a confirmation that does not match
 the segment's name, a missing permission, a count mismatch or any failed data-quality check is a refused
@@ -7,7 +7,6 @@ safety gate (exit 3) and deletes nothing.
 
 from __future__ import annotations
 
-import getpass
 from typing import Any
 
 import typer
@@ -21,57 +20,8 @@ from segpipe.progress import Progress as ProgressSink
 
 
 def register(app: typer.Typer) -> None:
-    app.command("grant")(grant_command)
-    app.command("revoke")(revoke_command)
     app.command("delete-profiles")(delete_profiles_command)
     groups.deletion.command("show")(show_command)
-
-
-def _operator() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return None
-
-
-_PERMISSIONS_HELP = "profiles:view, profiles:edit, segments:edit; profiles:* (both profiles ones) or * (all)."
-
-
-def grant_command(
-    actor: str = typer.Argument(..., help="Who receives the permissions."),
-    permissions: list[str] = typer.Argument(..., help=_PERMISSIONS_HELP),
-    by: str | None = typer.Option(None, "--by", help="Who grants (recorded in the audit; default: the OS user)."),
-    as_json: bool = JsonOption,
-) -> None:
-    """Grant permissions to an actor (deny by default); every change is recorded in the grant audit."""
-    with handle_errors(as_json):
-        from segpipe.permissions import grant
-
-        with context.engine().begin() as conn:
-            change = grant(conn, actor, permissions, by or _operator())
-        emit(change, as_json, _render_change)
-
-
-def revoke_command(
-    actor: str = typer.Argument(..., help="Whose permissions to take away."),
-    permissions: list[str] = typer.Argument(..., help=_PERMISSIONS_HELP),
-    by: str | None = typer.Option(None, "--by", help="Who revokes (recorded in the audit; default: the OS user)."),
-    as_json: bool = JsonOption,
-) -> None:
-    """Revoke permissions from an actor; every change is recorded in the grant audit."""
-    with handle_errors(as_json):
-        from segpipe.permissions import revoke
-
-        with context.engine().begin() as conn:
-            change = revoke(conn, actor, permissions, by or _operator())
-        emit(change, as_json, _render_change)
-
-
-def _render_change(change: Any) -> None:
-    verb = "granted" if change.action == "grant" else "revoked"
-    done = ", ".join(change.changed) if change.changed else "nothing (already so)"
-    held = ", ".join(change.permissions) if change.permissions else "no permissions"
-    console.print(f"{change.actor}: {verb} {done}; now holds {held}.", highlight=False, soft_wrap=True)
 
 
 class RichDeletionProgress:
@@ -102,7 +52,11 @@ def delete_profiles_command(
     key: str = typer.Argument(..., help="The segment whose members are deleted."),
     confirm: str = typer.Option(..., "--confirm", help="The segment's exact current name."),
     expect: int = typer.Option(..., "--expect", help="The number of profiles you saw in the segment."),
-    actor: str = typer.Option(..., "--actor", help="Who deletes (needs profiles:view and profiles:edit)."),
+    actor: str = typer.Option(
+        ...,
+        "--actor",
+        help="Who deletes: your own role, or (admins only) whom you act for; needs profiles:view and profiles:edit.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Run the gates and report; delete nothing."),
     batch_size: int | None = typer.Option(
         None,
@@ -144,6 +98,7 @@ def _run(
     job: str | None,
     as_json: bool,
 ) -> Any:
+    from segpipe.actors import resolve_actor
     from segpipe.deletion import DeletionRequest, resume, run_deletion
     from segpipe.deletion.jobs import parse_job_id
     from segpipe.errors import InvalidInput
@@ -151,6 +106,8 @@ def _run(
     request = DeletionRequest(key, actor, expect, confirm, dry_run, batch_size, max_share, tolerance)
     request.validate()
     engine = context.engine()
+    with engine.connect() as conn:
+        actor = resolve_actor(conn, actor, "delete-profiles").actor
     if job is None:
         return run_deletion(engine, request, _progress(as_json))
     if dry_run:

@@ -98,6 +98,13 @@ def handle_errors(as_json: bool = False) -> Iterator[None]:
     except KeyboardInterrupt:
         fail("interrupted", 1, as_json)
     except Exception as exc:
+        if _sqlstate(exc) == "42501":  # Postgres refused the session's role (docs/security.md): a permission gate
+            orig = getattr(exc, "orig", exc)
+            fail(f"permission denied by Postgres: {str(orig).splitlines()[0]}", 3, as_json, {"gate": "permission"})
         if os.environ.get("SEGPIPE_DEBUG"):
             raise
         fail(f"{type(exc).__name__}: {exc}", 1, as_json)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", None)

@@ -7,8 +7,6 @@ a gate refused a key (references, refresh in progress, confirmation), else 2 (un
 
 from __future__ import annotations
 
-import getpass
-import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -17,7 +15,9 @@ from typing import Any
 
 import typer
 from rich.markup import escape
+from sqlalchemy.engine import Engine
 
+from segpipe.actors import resolve_actor
 from segpipe.cli import context, groups
 from segpipe.cli.history import history_command
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
@@ -28,11 +28,14 @@ from segpipe.lifecycle.bulk import Outcome, bulk_exit_code, refusal, run_per_key
 from segpipe.lifecycle.catalog import summary
 from segpipe.lifecycle.schedule import set_schedule
 from segpipe.lifecycle.usage import load_usage
+from segpipe.permissions import SEGMENTS_EDIT, require_permission
 from segpipe.store.segments import require_segment
 from segpipe.timeutil import parse_timestamp
 
 KeysArgument = typer.Argument(..., metavar="KEY", help="Segment keys.")
-ActorOption = typer.Option(None, "--actor", help="Who does this (recorded; default: $SEGPIPE_ACTOR or the OS user).")
+ActorOption = typer.Option(
+    None, "--actor", help="Admins only: act on behalf of this actor (default: your own database role); recorded."
+)
 
 
 def register() -> None:
@@ -47,13 +50,15 @@ def register() -> None:
     groups.segment.command("schedule")(schedule_command)
 
 
-def actor_or_default(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return os.environ.get("SEGPIPE_ACTOR") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def editing_actor(engine: Engine, claimed: str | None, command: str) -> str:
+    """The authenticated actor's label (`alice`, `root on behalf of alice`), once it holds segments:edit.
+
+    Refusals exit 3 (gate `actor` or `permission`) with a security_audit row (docs/security.md).
+    """
+    with engine.connect() as conn:
+        actor = resolve_actor(conn, claimed, command)
+        require_permission(conn, actor, SEGMENTS_EDIT, command)
+    return actor.label
 
 
 def parse_time(text: str | None, where: str) -> datetime | None:
@@ -93,23 +98,25 @@ def report(outcomes: list[Outcome], as_json: bool, rows: list[dict[str, Any]] | 
     )
 
 
-def _bulk(keys: list[str], operation: Callable[..., Outcome], actor: str | None, as_json: bool) -> None:
+def _bulk(keys: list[str], operation: Callable[..., Outcome], actor: str | None, command: str, as_json: bool) -> None:
     with handle_errors(as_json):
-        report(run_per_key(context.engine(), keys, partial(operation, actor=actor_or_default(actor))), as_json)
+        engine = context.engine()
+        label = editing_actor(engine, actor, command)
+        report(run_per_key(engine, keys, partial(operation, actor=label)), as_json)
 
 
 def archive_command(
     keys: list[str] = KeysArgument, actor: str | None = ActorOption, as_json: bool = JsonOption
 ) -> None:
     """Archive segments: out of the default list; still in usage listings and refreshed while referenced."""
-    _bulk(keys, ops.archive_segment, actor, as_json)
+    _bulk(keys, ops.archive_segment, actor, "segment archive", as_json)
 
 
 def unarchive_command(
     keys: list[str] = KeysArgument, actor: str | None = ActorOption, as_json: bool = JsonOption
 ) -> None:
     """Bring archived segments back to the list."""
-    _bulk(keys, ops.unarchive_segment, actor, as_json)
+    _bulk(keys, ops.unarchive_segment, actor, "segment unarchive", as_json)
 
 
 def deactivate_command(
@@ -119,7 +126,7 @@ def deactivate_command(
 
     A segment in live use becomes active again at the next classify.
     """
-    _bulk(keys, ops.deactivate_segment, actor, as_json)
+    _bulk(keys, ops.deactivate_segment, actor, "segment deactivate", as_json)
 
 
 def _resume_rows(result: ops.ResumeResult) -> list[dict[str, Any]]:
@@ -143,7 +150,9 @@ def resume_command(
     """Make segments active again and refresh them at once (exit 1 when a refresh fails)."""
     with handle_errors(as_json):
         when = parse_time(as_of, "--as-of")
-        result = ops.resume_segments(context.engine(), keys, as_of=when, actor=actor_or_default(actor))
+        engine = context.engine()
+        label = editing_actor(engine, actor, "segment resume")
+        result = ops.resume_segments(engine, keys, as_of=when, actor=label)
         rows = _resume_rows(result)
         failed = [row["key"] for row in rows if row.get("refresh") and row["refresh"]["status"] != "succeeded"]
         if failed and bulk_exit_code(result.outcomes) == 0:
@@ -191,8 +200,9 @@ def clone_command(
     with handle_errors(as_json):
         name = one_of(new_name, name, "NEW_NAME")
         engine = context.engine()
+        label = editing_actor(engine, actor, "segment clone")
         with engine.begin() as conn:
-            new_key = ops.clone_segment(conn, key, new_key, name, actor_or_default(actor)).key
+            new_key = ops.clone_segment(conn, key, new_key, name, label).key
         with engine.connect() as conn:
             index = load_usage(conn)
             data = {**summary(index.segments[new_key], index), "cloned_from": key}
@@ -213,8 +223,10 @@ def rename_command(
     """Give a segment a new name (its key never changes); a name used by another segment is refused (exit 2)."""
     with handle_errors(as_json):
         new_name = one_of(new_name, name, "NEW_NAME", required=True) or ""
-        with context.engine().begin() as conn:
-            outcome = ops.rename_segment(conn, key, new_name, actor_or_default(actor))
+        engine = context.engine()
+        label = editing_actor(engine, actor, "segment rename")
+        with engine.begin() as conn:
+            outcome = ops.rename_segment(conn, key, new_name, label)
         emit({**outcome.to_json(), "name": new_name}, as_json, lambda row: _render_outcomes([row]))
 
 
@@ -258,6 +270,7 @@ def delete_command(
 ) -> None:
     """Delete unreferenced segments with their memberships and history (referenced ones: exit 3)."""
     with handle_errors(as_json):
+        label = editing_actor(context.engine(), actor, "segment delete")
         refused, deletable = _precheck(keys)
         answer = _confirmed(deletable, yes, as_json)
         if answer is None:
@@ -267,9 +280,7 @@ def delete_command(
             declined = "segment '{}' not deleted: not confirmed"
             pending = [Outcome(key, "cancelled", declined.format(key), 3, "confirmation") for key in deletable]
         else:
-            pending = run_per_key(
-                context.engine(), deletable, partial(ops.delete_segment, actor=actor_or_default(actor))
-            )
+            pending = run_per_key(context.engine(), deletable, partial(ops.delete_segment, actor=label))
         order = {key: i for i, key in enumerate(dict.fromkeys(keys))}
         report(sorted(refused + pending, key=lambda o: order[o.key]), as_json)
 
@@ -286,10 +297,9 @@ def schedule_command(
     with handle_errors(as_json):
         start, stop = parse_time(activate_at, "--activate-at"), parse_time(deactivate_at, "--deactivate-at")
         engine = context.engine()
+        label = editing_actor(engine, actor, "segment schedule")
         with engine.begin() as conn:
-            schedule = set_schedule(
-                conn, key, activate_at=start, deactivate_at=stop, clear=clear, actor=actor_or_default(actor)
-            )
+            schedule = set_schedule(conn, key, activate_at=start, deactivate_at=stop, clear=clear, actor=label)
         with engine.connect() as conn:
             live_reason = load_usage(conn).live_reasons.get(key)
         data = schedule.to_json()

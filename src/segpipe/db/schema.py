@@ -252,6 +252,19 @@ grant_audit = sa.Table(
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("permission", sa.Text, nullable=False),
     sa.Column("changed_by", sa.Text),
+    sa.Column("on_behalf_of", sa.Text),
+)
+
+security_audit = sa.Table(
+    "security_audit",
+    metadata,
+    _id(),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("session_role", sa.Text, nullable=False),
+    sa.Column("claimed_actor", sa.Text),
+    sa.Column("gate", sa.Text, nullable=False),
+    sa.Column("command", sa.Text, nullable=False),
+    sa.Column("detail", JSONB, nullable=False),
 )
 
 deletion_jobs = sa.Table(

@@ -187,8 +187,12 @@ def drop_abandoned(conn: Connection, older_than: timedelta = ABANDONED_AFTER) ->
 
 
 def _our_tables(conn: Connection) -> list[tuple[str, int]]:
-    """(name, run id) of every run-features table."""
-    query = sa.text("SELECT tablename FROM pg_tables WHERE schemaname = :schema AND starts_with(tablename, :prefix)")
+    """(name, run id) of every run-features table this session may drop (under least-privilege roles another
+    role's tables are left to it or to an admin: docs/security.md)."""
+    query = sa.text(
+        "SELECT tablename FROM pg_tables WHERE schemaname = :schema AND starts_with(tablename, :prefix)"
+        " AND pg_has_role(tableowner, 'USAGE')"
+    )
     names = conn.execute(query, {"schema": _SCHEMA, "prefix": _PREFIX}).scalars()
     matches = (_OUR_NAME.fullmatch(name) for name in names)
     return [(match.group(0), int(match.group(1))) for match in matches if match]
