@@ -71,7 +71,7 @@ def test_prune_removes_a_finished_campaign_and_then_its_segment(cli, engine: Eng
     assert plan.exit_code == 0, plan.output
     assert "- Campaign spring  would remove" in plan.stdout and "- Message spring-mail  would remove" in plan.stdout
     assert "Segment" not in plan.stdout  # only the kinds in the files are pruned
-    result = output_json(cli("apply", campaigns, "--prune", "--json", env={"SEGPIPE_ACTOR": "carol"}))
+    result = output_json(cli("apply", campaigns, "--prune", "--json"))
     assert actions_of(result) == {
         ("Campaign", "spring"): "removed",
         ("Message", "spring-mail"): "removed",
@@ -80,7 +80,7 @@ def test_prune_removes_a_finished_campaign_and_then_its_segment(cli, engine: Eng
     }
     assert result["summary"]["removed"] == 2
     segments = write(tmp_path, "s.yaml", _without(_without(BASE, "loyal"), "old"))
-    result = output_json(cli("apply", segments, "--prune", "--json", env={"SEGPIPE_ACTOR": "carol"}))
+    result = output_json(cli("apply", segments, "--prune", "--json"))
     assert actions_of(result)[("Segment", "loyal")] == "removed"
     with engine.connect() as conn:
         keys = set(conn.execute(sa.text("SELECT key FROM segpipe.segments")).scalars())
@@ -91,10 +91,11 @@ def test_prune_removes_a_finished_campaign_and_then_its_segment(cli, engine: Eng
             sa.text("SELECT kind, key, status, actor FROM segpipe.consumer_deletions ORDER BY key")
         ).all()
     assert keys == {"buyers"}
-    assert tombstones == [("loyal", "carol", "pruned by apply"), ("old", "carol", "pruned by apply")]
-    assert gone == [("campaign", "spring", "sent", "carol"), ("message", "spring-mail", None, "carol")]
+        me = conn.execute(sa.text("SELECT session_user")).scalar_one()
+    assert tombstones == [("loyal", me, "pruned by apply"), ("old", me, "pruned by apply")]
+    assert gone == [("campaign", "spring", "sent", me), ("message", "spring-mail", None, me)]
     history = output_json(cli("segment", "history", "loyal", "--json"))
-    assert history["definitions"][0]["change"] == "deleted" and history["definitions"][0]["changed_by"] == "carol"
+    assert history["definitions"][0]["change"] == "deleted" and history["definitions"][0]["changed_by"] == me
 
 
 def actions_of(data: dict) -> dict:

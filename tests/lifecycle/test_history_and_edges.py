@@ -8,23 +8,26 @@ from tests.lifecycle.helpers import apply, classify, created_at, later, run_json
 
 
 def test_history_lists_definition_changes_with_actor_and_diff(cli, clean, tmp_path) -> None:
-    env = {"SEGPIPE_ACTOR": "alice"}
+    """apply records the session's role; an admin acting `--actor alice` is recorded as both."""
     for value in ("gold", "platinum"):
         path = tmp_path / f"{value}.yaml"
         path.write_text(segment_doc("vip", f"{{attribute: tier, op: eq, value: {value}}}"))
-        assert cli("apply", path, env=env).exit_code == 0
-    assert cli("segment", "rename", "vip", "Very important", env=env).exit_code == 0
-    assert cli("segment", "clone", "vip", "vip2", env=env).exit_code == 0
+        assert cli("apply", path).exit_code == 0
+    assert cli("grant", "alice", "segments:edit").exit_code == 0
+    assert cli("segment", "rename", "vip", "Very important", "--actor", "alice").exit_code == 0
+    assert cli("segment", "clone", "vip", "vip2", "--actor", "alice").exit_code == 0
     data = run_json(cli, "segment", "history", "vip")
     changes = [(d["version"], d["change"], d["changed_by"]) for d in data["definitions"]]
-    assert changes == [(3, "renamed", "alice"), (2, "updated", "alice"), (1, "created", "alice")]
+    me = _session_user(clean)
+    alice = f"{me} on behalf of alice"
+    assert changes == [(3, "renamed", alice), (2, "updated", me), (1, "created", me)]
     updated = data["definitions"][1]
     assert "-  value: gold" in updated["diff"] and "+  value: platinum" in updated["diff"]
     assert updated["previous"]["rules"]["value"] == "gold" and updated["definition"]["rules"]["value"] == "platinum"
     assert "+name: Very important" in data["definitions"][0]["diff"]
     assert run_json(cli, "segment", "history", "vip2")["definitions"][0]["change"] == "cloned"
     text = cli("segment", "history", "vip")
-    assert text.exit_code == 0 and "v2 updated" in text.stdout and "by alice" in text.stdout
+    assert text.exit_code == 0 and "v2 updated" in text.stdout and f"by {alice}" in text.stdout
 
 
 def test_unchanged_apply_writes_no_history_and_delete_keeps_it(cli, clean, tmp_path) -> None:
@@ -51,6 +54,7 @@ def test_history_lists_refresh_runs(cli, clean, tmp_path) -> None:
 
 def test_deactivate_is_immediate_and_audited(cli, clean, tmp_path) -> None:
     apply(cli, tmp_path, segment_doc("a") + segment_doc("b", name="Bee"))
+    assert cli("grant", "ops", "segments:edit").exit_code == 0
     rows = run_json(cli, "segment", "deactivate", "a", "b", "--actor", "ops")
     assert [(r["key"], r["outcome"]) for r in rows] == [("a", "deactivated"), ("b", "deactivated")]
     assert show(cli, "a")["status"] == "inactive"
@@ -69,8 +73,9 @@ def test_deactivate_is_immediate_and_audited(cli, clean, tmp_path) -> None:
                 " JOIN segpipe.segments s ON s.id = c.segment_id WHERE s.key = 'a' ORDER BY c.id"
             )
         ).all()
-    assert events == [("deactivated", "ops")]
-    assert changes[-1] == ("inactive", "deactivated by ops")
+    ops = f"{_session_user(clean)} on behalf of ops"
+    assert events == [("deactivated", ops)]
+    assert changes[-1] == ("inactive", f"deactivated by {ops}")
     refreshed = {r["key"]: r["status"] for r in run_json(cli, "refresh", "--all")}
     assert refreshed == {"a": "skipped", "b": "skipped"}
     assert cli("segment", "deactivate", "nope").exit_code == 2
@@ -102,3 +107,8 @@ def _write(folder, text: str):
     path = folder / "keep.yaml"
     path.write_text(text)
     return path
+
+
+def _session_user(engine: sa.Engine) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(sa.text("SELECT session_user")).scalar_one())
