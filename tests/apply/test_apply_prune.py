@@ -90,8 +90,8 @@ def test_prune_removes_a_finished_campaign_and_then_its_segment(cli, engine: Eng
         gone = conn.execute(
             sa.text("SELECT kind, key, status, actor FROM segpipe.consumer_deletions ORDER BY key")
         ).all()
-    assert keys == {"buyers"}
         me = conn.execute(sa.text("SELECT session_user")).scalar_one()
+    assert keys == {"buyers"}
     assert tombstones == [("loyal", me, "pruned by apply"), ("old", me, "pruned by apply")]
     assert gone == [("campaign", "spring", "sent", me), ("message", "spring-mail", None, me)]
     history = output_json(cli("segment", "history", "loyal", "--json"))
