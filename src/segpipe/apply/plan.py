@@ -45,7 +45,7 @@ class PlannedObject:
 class SegmentWrite:
     key: str
     values: dict[str, Any]
-    """name, description and rules (the user's rules JSON, as written)."""
+    """name, description, rules (the user's rules JSON, as written) and max_drop (YAML `guard`)."""
     refs: frozenset[str]
     created: bool
     rules_changed: bool
@@ -143,12 +143,14 @@ def _decide_segment(
 ) -> None:
     doc = candidate.doc
     assert isinstance(doc, SegmentDoc)
-    values = {"name": doc.name, "description": doc.description, "rules": doc.rules}
+    max_drop = doc.guard.max_drop if doc.guard is not None else None
+    values = {"name": doc.name, "description": doc.description, "rules": doc.rules, "max_drop": max_drop}
     if stored is None:
         obj.action = CREATED
         plan.segments.append(SegmentWrite(doc.key, values, candidate.refs, True, True, True, False))
         return
     before = {"name": stored.name, "description": stored.description, "rules": stored.rules}
+    before["max_drop"] = stored.max_drop
     obj.changes = [name for name in values if canonical(values[name]) != canonical(before[name])]
     if not obj.changes:
         obj.action = UNCHANGED
