@@ -116,6 +116,8 @@ def test_a_live_segment_losing_90_percent_is_held_until_accepted(clean, cli, tmp
     assert tuple(stored[:4]) == ("held", 1, 0, 9) and "would remove 9 of 10" in stored.reason
     (event,) = [e for e in _events(clean, "de") if e["action"] == "held"]
     assert event["detail"]["removed"] == 9 and event["detail"]["stored"] == 10 and event["actor"]
+    export = cli("segment", "members", "de", "--as-of", "2026-07-01T00:00:00Z")
+    assert export.exit_code == 3 and HELD in export.stderr and export.stdout == ""
 
     accepted = cli("refresh", "de", "--as-of", "2026-07-01T00:00:00Z", "--accept-drop", "--json")
     assert accepted.exit_code == 0, accepted.output

@@ -18,7 +18,7 @@ from segpipe import members
 from segpipe.cli import context, groups
 from segpipe.cli.output import JsonOption, emit, err_console, handle_errors
 from segpipe.cli.refresh import parse_as_of
-from segpipe.errors import InvalidInput, SegpipeError
+from segpipe.errors import GateRefused, InvalidInput, SegpipeError
 from segpipe.store.segments import require_segment
 
 PREVIEW_ROWS = 100
@@ -79,6 +79,8 @@ def _refresh_first(key: str, as_of: datetime | None) -> None:
 
     result = refresh(context.engine(), [key], as_of, trigger="members")
     mine = next(s for s in result.segments if s.key == key)
+    if result.held:
+        raise GateRefused("held", f"segment '{key}': {result.held_message()}; --no-refresh exports stored members")
     if mine.status != "succeeded":
         detail = mine.error or mine.reason or mine.status
         raise SegpipeError(f"segment '{key}': refresh {mine.status} ({detail}); --no-refresh exports stored members")
