@@ -45,7 +45,7 @@ def test_a_held_refresh_fails_the_flow_and_emits_held_until_accepted(world, cli,
     state = refresh_segments(keys=["de", "de-pro"], as_of=LATER, return_state=True)
     assert state.is_failed() and state.message == HELD
     statuses = _statuses(state)
-    assert statuses["de"][0] == "held" and statuses["de-pro"] == ("skipped", "dependency held: de")
+    assert statuses["de"][0] == "held" and statuses["de-pro"] == ("skipped", "dependency held")
     run_id = state.result(raise_on_failure=False)["run_id"]
     held = wait_for(lambda: _events(flow_env, "segpipe.segment.held", "de", run_id), 20, "the held event")
     payload = held[0]["payload"]

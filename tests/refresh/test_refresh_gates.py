@@ -100,7 +100,7 @@ def test_a_live_segment_losing_90_percent_is_held_until_accepted(clean, cli, tmp
         "added": 0,
         "removed": 9,
     }
-    assert rows["de-pro"]["status"] == "skipped" and rows["de-pro"]["reason"] == "dependency held: de"
+    assert rows["de-pro"]["status"] == "skipped" and rows["de-pro"]["reason"] == "dependency held"
     with clean.connect() as conn:
         assert members(conn, "de") == set(IDS) and members(conn, "de-pro") == set(IDS)
     after = _segment(clean, "de")

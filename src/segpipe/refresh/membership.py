@@ -118,7 +118,7 @@ def _blocking_reason(conn: Connection, run_id: int, segment_id: int) -> str | No
         if row.status in ("failed", "cancelled"):
             return f"dependency {dep.key} {row.status}"
         if row.status == "held":
-            return f"dependency held: {dep.key}"
+            return "dependency held"
         if row.status == "skipped" and (row.reason or "").startswith("dependency "):
             return row.reason
     return None
