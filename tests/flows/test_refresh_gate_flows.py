@@ -18,10 +18,12 @@ PAST, LIVE, LATER = "2026-03-01T00:00:00Z", "2026-06-01T00:00:00Z", "2026-07-01T
 HELD = "refresh held: de would remove 5 of 6 members (83.3% > max_drop 50%); rerun with --accept-drop"
 
 
-def _events(server: Any, name: str, key: str, run_id: int) -> list[dict[str, Any]]:
+def _events(server: Any, name: str, key: str, state: Any) -> list[dict[str, Any]]:
+    """Events `name` of segment `key` emitted by the flow run of `state` (the server is shared by the session)."""
     body = {"filter": {"event": {"name": [name]}, "resource": {"id": [f"segpipe.segment.{key}"]}}, "limit": 50}
     found = api(server, "POST", "/events/filter", json=body)["events"]
-    return [e for e in found if e["payload"]["run_id"] == run_id]
+    flow_run = f"prefect.flow-run.{state.state_details.flow_run_id}"
+    return [e for e in found if any(r["prefect.resource.id"] == flow_run for r in e["related"])]
 
 
 def _statuses(state: Any) -> dict[str, tuple[str, str | None]]:
@@ -46,11 +48,10 @@ def test_a_held_refresh_fails_the_flow_and_emits_held_until_accepted(world, cli,
     assert state.is_failed() and state.message == HELD
     statuses = _statuses(state)
     assert statuses["de"][0] == "held" and statuses["de-pro"] == ("skipped", "dependency held")
-    run_id = state.result(raise_on_failure=False)["run_id"]
-    held = wait_for(lambda: _events(flow_env, "segpipe.segment.held", "de", run_id), 20, "the held event")
+    held = wait_for(lambda: _events(flow_env, "segpipe.segment.held", "de", state), 20, "the held event")
     payload = held[0]["payload"]
     assert (payload["status"], payload["member_count"], payload["added"], payload["removed"]) == ("held", 1, 0, 5)
-    assert _events(flow_env, "segpipe.segment.refreshed", "de", run_id) == []
+    assert _events(flow_env, "segpipe.segment.refreshed", "de", state) == []
     with world.connect() as conn:
         assert len(members(conn, "de")) == 6
 
@@ -71,7 +72,7 @@ def test_a_rewind_is_refused_unless_asked_and_then_announced(world, flow_env):
     assert rewound.is_completed(), rewound.message
     data = rewound.result(raise_on_failure=False)
     assert data["rewind"] is True
-    events = wait_for(lambda: _events(flow_env, "segpipe.segment.refreshed", "fr", data["run_id"]), 20, "an event")
+    events = wait_for(lambda: _events(flow_env, "segpipe.segment.refreshed", "fr", rewound), 20, "an event")
     assert events[0]["payload"]["rewind"] is True
 
 
