@@ -158,13 +158,13 @@ class RefreshGate:
 
 
 def rewind_message(rewinds: Iterable[tuple[str, datetime]], as_of: datetime) -> str:
-    """`refresh as of T refused: de is live as of T2 (and 2 more); rerun with --rewind …`."""
+    """`refresh as of T refused: 'de' was refreshed as of T2 (and 2 more); … rerun with --rewind …`."""
     found = sorted(rewinds)
-    named = ", ".join(f"'{key}' is live as of {stored.isoformat()}" for key, stored in found[:SHOWN])
+    named = ", ".join(f"'{key}' was refreshed as of {stored.isoformat()}" for key, stored in found[:SHOWN])
     more = f" (and {len(found) - SHOWN} more)" if len(found) > SHOWN else ""
     return (
-        f"refresh as of {as_of.isoformat()} refused: {named}{more}, later; live membership only moves forward "
-        "(--rewind replaces it by the earlier one; `segment members --as-of` evaluates without storing)"
+        f"refresh as of {as_of.isoformat()} refused: {named}{more}; live membership only moves forward (rerun "
+        "with --rewind to replace it by the earlier state; `segment members KEY --as-of` evaluates without storing)"
     )
 
 
