@@ -33,12 +33,15 @@ def refresh(
     trigger: str,
     force: bool,
     progress: Progress | None = None,
+    accept_drop: bool = False,
+    rewind: bool = False,
 ) -> RefreshRunResult:
+    options: dict[str, Any] = {"as_of": as_of, "force": force, "trigger": trigger, "rewind": rewind}
     with reporting_to(progress or NullProgress()):
         if keys is None:
-            state = refresh_all(as_of=as_of, force=force, trigger=trigger, return_state=True)
+            state = refresh_all(**options, return_state=True)
         else:
-            state = refresh_segments(keys=list(keys), as_of=as_of, force=force, trigger=trigger, return_state=True)
+            state = refresh_segments(keys=list(keys), accept_drop=accept_drop, **options, return_state=True)
     return run_from_payload(_data(state))
 
 

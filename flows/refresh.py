@@ -1,7 +1,8 @@
 """Refresh flows: refresh-all, refresh-segments (the Refresh button) and the scheduled refresh.
 
-Each returns its run (`run_id`, `as_of`, one object per segment); a run with a failed segment ends `Failed` in
-Prefect, with the same data as its result.
+Each returns its run (`run_id`, `as_of`, one object per segment); a run with a failed or held segment ends
+`Failed` in Prefect (a held one with the same `refresh held: …` message as the CLI), with the same data as its
+result.
 """
 
 from __future__ import annotations
@@ -27,20 +28,24 @@ def run_payload(result: RefreshRunResult) -> dict[str, Any]:
     return {
         "run_id": result.run_id,
         "as_of": result.as_of.isoformat(),
+        "rewind": result.rewind,
         "segments": [asdict(s) for s in result.segments],
     }
 
 
 def run_from_payload(data: dict[str, Any]) -> RefreshRunResult:
     segments = [SegmentRefreshResult(**s) for s in data["segments"]]
-    return RefreshRunResult(data["run_id"], datetime.fromisoformat(data["as_of"]), segments)
+    as_of = datetime.fromisoformat(data["as_of"])
+    return RefreshRunResult(data["run_id"], as_of, segments, bool(data.get("rewind")))
 
 
 def run_state(result: RefreshRunResult) -> State:
-    """Completed, or Failed naming the failed segments; the run's payload is the state's result either way."""
+    """Completed, or Failed naming the failed (or held) segments; the run's payload is the state's result."""
     payload = run_payload(result)
     if result.failed:
         return Failed(message=f"refresh failed for {', '.join(result.failed)}", data=payload)
+    if result.held:
+        return Failed(message=result.held_message(), data=payload)
     return Completed(message=f"{len(result.segments)} segment(s) in refresh run {result.run_id}", data=payload)
 
 
@@ -55,10 +60,13 @@ def refresh_all(
     force: bool = False,
     concurrency: Concurrency = DEFAULT_CONCURRENCY,
     trigger: str = "flow",
+    rewind: bool = False,
 ) -> State:
     """Every active segment, plus archived ones a consumer references (and their dependencies); the others are
-    recorded as skipped."""
-    result = refresh_run(None, as_of, trigger=trigger, concurrency=concurrency, force=force, title="Refresh all")
+    recorded as skipped. An `as_of` earlier than a segment's live state is refused unless `rewind`."""
+    result = refresh_run(
+        None, as_of, trigger=trigger, concurrency=concurrency, force=force, title="Refresh all", rewind=rewind
+    )
     return run_state(result)
 
 
@@ -74,10 +82,20 @@ def refresh_segments(
     force: bool = False,
     concurrency: Concurrency = DEFAULT_CONCURRENCY,
     trigger: str = "flow",
+    accept_drop: bool = False,
+    rewind: bool = False,
 ) -> State:
-    """The named segments (whatever their status) and their stale dependencies."""
+    """The named segments (whatever their status) and their stale dependencies. `accept_drop` publishes the
+    named segments' refreshes that the count gate would hold; `rewind` allows an as_of earlier than live state."""
     result = refresh_run(
-        list(keys), as_of, trigger=trigger, concurrency=concurrency, force=force, title="Refresh segments"
+        list(keys),
+        as_of,
+        trigger=trigger,
+        concurrency=concurrency,
+        force=force,
+        title="Refresh segments",
+        accept_drop=accept_drop,
+        rewind=rewind,
     )
     return run_state(result)
 
@@ -93,7 +111,8 @@ SCHEDULED_LOCK = "scheduled-refresh"
 )
 def scheduled_refresh(concurrency: Concurrency = DEFAULT_CONCURRENCY) -> State:
     """Due schedules, then refresh-all. Never piles up: while a previous scheduled refresh still runs (it holds the
-    advisory lock `scheduled-refresh`), this run is skipped at once: it ends Completed, named `Skipped`."""
+    advisory lock `scheduled-refresh`), this run is skipped at once: it ends Completed, named `Skipped`. Never
+    rewinds: a segment refreshed for a later time (and its dependents) is skipped, `not rewound`."""
     with exclusive(SCHEDULED_LOCK) as held:
         if not held:
             return Completed(name="Skipped", message="a previous scheduled refresh is still running", data=None)

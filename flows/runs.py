@@ -29,17 +29,22 @@ def refresh_run(
     force: bool = False,
     report_key: str = "refresh",
     title: str = "Refresh",
+    accept_drop: bool = False,
+    rewind: bool = False,
 ) -> RefreshRunResult:
-    """Refresh `keys` (None: refresh-all) and their stale dependencies in one run; returns what each segment did."""
+    """Refresh `keys` (None: refresh-all) and their stale dependencies in one run; returns what each segment did.
+
+    `accept_drop` publishes the requested segments' drops the count gate would hold; `rewind` allows an as_of
+    earlier than live state (segpipe.refresh.guard)."""
     run_id = flow_run.get_id()
-    planned = plan_refresh_task(sorted(keys) if keys is not None else None, as_of, trigger, run_id, force)
+    planned = plan_refresh_task(sorted(keys) if keys is not None else None, as_of, trigger, run_id, force, rewind)
     segments = planned.plan.segments
     bar = progress.current()
     artifact = reporting.ProgressReport(len(segments), reporting.artifact_key(report_key, "progress"), title)
     bar.start(len(segments), "refresh")
     try:
-        for result in _run_segments(planned, force, concurrency):
-            reporting.segment_event(result, planned.run_id, planned.plan.as_of, trigger)
+        for result in _run_segments(planned, force, concurrency, accept_drop):
+            reporting.segment_event(result, planned.run_id, planned.plan.as_of, trigger, bool(planned.plan.rewound))
             artifact.advance()
             bar.advance(1, result.key)
     finally:
@@ -49,7 +54,9 @@ def refresh_run(
     return result_of_run
 
 
-def _run_segments(planned: PlannedRun, force: bool, concurrency: int) -> Iterator[SegmentRefreshResult]:
+def _run_segments(
+    planned: PlannedRun, force: bool, concurrency: int, accept_drop: bool
+) -> Iterator[SegmentRefreshResult]:
     """Submit each segment once its dependencies finished (whatever their outcome); yield results as they come."""
     waiting = list(planned.plan.segments)
     keys = {s.key for s in waiting}
@@ -59,7 +66,8 @@ def _run_segments(planned: PlannedRun, force: bool, concurrency: int) -> Iterato
         ready = [s for s in waiting if _deps(s, keys) <= finished]
         for segment in ready[: max(concurrency - len(running), 0)]:
             waiting.remove(segment)
-            future = refresh_segment_task.submit(planned.run_id, segment.key, planned.plan.as_of, force)
+            accept = accept_drop and segment.requested
+            future = refresh_segment_task.submit(planned.run_id, segment.key, planned.plan.as_of, force, accept)
             running[future] = segment.key
         if not running:
             raise RuntimeError(f"refresh plan cannot proceed: {[s.key for s in waiting]} wait on each other")

@@ -9,12 +9,14 @@ from prefect import task
 from segpipe.quality import QualityReport
 from segpipe.refresh.presend import (
     Campaign,
+    PresendPlan,
     PresendResult,
     Snapshot,
     check_options,
     check_snapshot,
     finish_snapshot,
     load_campaign,
+    plan_presend,
     require_sendable,
     write_snapshot,
 )
@@ -32,11 +34,24 @@ def load_campaign_task(campaign_key: str, max_change: float) -> Campaign:
     return campaign
 
 
+@task(name="plan-presend", **db_task("presend", run_name="plan presend {campaign.key}"))
+def plan_presend_task(campaign: Campaign, as_of: datetime | None) -> PresendPlan:
+    """The pre-send's as_of, and whether it evaluates the past (earlier than live state) instead of refreshing."""
+    with db.engine().begin() as conn:
+        return plan_presend(conn, campaign, as_of)
+
+
 @task(name="write-snapshot", **db_task("presend", run_name="snapshot {campaign.key}"))
 def write_snapshot_task(
-    campaign: Campaign, as_of: datetime, refresh_run_id: int, flow_run_id: str | None = None
+    campaign: Campaign,
+    as_of: datetime,
+    refresh_run_id: int | None,
+    flow_run_id: str | None = None,
+    evaluate: bool = False,
 ) -> Snapshot:
-    return write_snapshot(db.engine(), campaign, as_of, refresh_run_id=refresh_run_id, flow_run_id=flow_run_id)
+    return write_snapshot(
+        db.engine(), campaign, as_of, refresh_run_id=refresh_run_id, flow_run_id=flow_run_id, evaluate=evaluate
+    )
 
 
 @task(name="check-snapshot", **db_task("presend", "quality", run_name="check snapshot {snapshot.id}"))

@@ -16,6 +16,7 @@ from segpipe.refresh.engine import (
     refresh_segment,
     start_run,
 )
+from segpipe.refresh.guard import rewind_mode
 from tasks import db
 from tasks.policy import db_task
 
@@ -28,19 +29,27 @@ class PlannedRun:
 
 @task(name="plan-refresh", **db_task("refresh", run_name="plan refresh ({trigger})"))
 def plan_refresh_task(
-    keys: list[str] | None, as_of: datetime | None, trigger: str, flow_run_id: str | None = None, force: bool = False
+    keys: list[str] | None,
+    as_of: datetime | None,
+    trigger: str,
+    flow_run_id: str | None = None,
+    force: bool = False,
+    rewind: bool = False,
 ) -> PlannedRun:
-    """Plan (None: refresh-all) and record the run with its queued and skipped segments, in one transaction."""
+    """Plan (None: refresh-all) and record the run with its queued and skipped segments, in one transaction;
+    a rewind without `rewind` is refused (exit 3), the scheduled refresh skips it."""
     with db.engine().begin() as conn:
-        plan = plan_refresh(conn, keys, as_of)
+        plan = plan_refresh(conn, keys, as_of, rewind=rewind_mode(rewind, trigger))
         run_id = start_run(conn, plan, trigger, flow_run_id, force=force)
     return PlannedRun(plan, run_id)
 
 
 @task(name="refresh-segment", **db_task(run_name="refresh {key}", tagged=False))
-def refresh_segment_task(run_id: int, key: str, as_of: datetime, force: bool = False) -> SegmentRefreshResult:
+def refresh_segment_task(
+    run_id: int, key: str, as_of: datetime, force: bool = False, accept_drop: bool = False
+) -> SegmentRefreshResult:
     """One segment of a run; a transient fault is recorded, then raised so that Prefect retries it."""
-    return refresh_segment(db.engine(), run_id, key, as_of, force=force, raise_transient=True)
+    return refresh_segment(db.engine(), run_id, key, as_of, force=force, raise_transient=True, accept_drop=accept_drop)
 
 
 @task(name="finish-refresh", **db_task("refresh", run_name="finish refresh run {run_id}"))

@@ -2,7 +2,9 @@
 
 Plain functions called from flows (not tasks): they only talk to the Prefect API. Event names:
 `segpipe.segment.refreshed` (succeeded), `segpipe.segment.refresh-failed`, `segpipe.segment.refresh-skipped`,
-`segpipe.segment.refresh-cancelled`, each with the segment (`segpipe.segment.<key>`) as resource; and
+`segpipe.segment.refresh-cancelled`, `segpipe.segment.held` (the count gate held it: members unchanged, the
+payload has the counts it would have had), each with the segment (`segpipe.segment.<key>`) as resource and
+`rewind: true` in the payload of a run that rewinds live membership; and
 `segpipe.audience.snapshot-ready` with the campaign (`segpipe.campaign.<key>`) as resource.
 """
 
@@ -32,6 +34,7 @@ SEGMENT_EVENTS = {
     "failed": "segpipe.segment.refresh-failed",
     "skipped": "segpipe.segment.refresh-skipped",
     "cancelled": "segpipe.segment.refresh-cancelled",
+    "held": "segpipe.segment.held",
 }
 SNAPSHOT_READY = "segpipe.audience.snapshot-ready"
 
@@ -62,7 +65,9 @@ class ProgressReport:
         return 100.0 if not self.total else round(100.0 * min(self.done, self.total) / self.total, 1)
 
 
-def segment_event(result: SegmentRefreshResult, run_id: int, as_of: datetime, trigger: str) -> None:
+def segment_event(
+    result: SegmentRefreshResult, run_id: int, as_of: datetime, trigger: str, rewind: bool = False
+) -> None:
     emit_event(
         SEGMENT_EVENTS.get(result.status, f"segpipe.segment.refresh-{result.status}"),
         resource={"prefect.resource.id": f"segpipe.segment.{result.key}", "prefect.resource.name": result.key},
@@ -79,6 +84,7 @@ def segment_event(result: SegmentRefreshResult, run_id: int, as_of: datetime, tr
             "run_id": run_id,
             "as_of": as_of.isoformat(),
             "trigger": trigger,
+            "rewind": rewind,
         },
     )
 
@@ -110,6 +116,8 @@ def refresh_summary(result: RefreshRunResult, title: str) -> str:
     failed = [s for s in result.segments if s.status == "failed"]
     if failed:
         lines += ["", "## Failed", ""] + [f"- `{s.key}`: {s.error}" for s in failed]
+    if result.held:
+        lines += ["", "## Held (members unchanged)", ""] + [f"- `{s.key}`: {s.reason}" for s in result.held]
     return "\n".join(lines) + "\n"
 
 

@@ -95,16 +95,24 @@ def _value(field: Field, fmt: str, hash_algorithm: str | None) -> sa.ColumnEleme
 
 
 def members_select(
-    segment_id: int, fields: Sequence[Field], fmt: str, hash_algorithm: str | None = None, limit: int | None = None
+    segment_id: int,
+    fields: Sequence[Field],
+    fmt: str,
+    hash_algorithm: str | None = None,
+    limit: int | None = None,
+    source: sa.Select[Any] | None = None,
 ) -> sa.Select[Any]:
-    """The export query: one labelled column per field (`f0`, `f1`, …), stable order, optional limit."""
+    """The export query: one labelled column per field (`f0`, `f1`, …), stable order, optional limit.
+
+    `source` (a select of `profile_id`) replaces the stored members, e.g. an as-of evaluation."""
     columns = [_value(field, fmt, hash_algorithm).label(f"f{i}") for i, field in enumerate(fields)]
-    query = (
-        sa.select(*columns)
-        .select_from(_m.join(_p, _p.c.id == _m.c.profile_id))
-        .where(_m.c.segment_id == segment_id)
-        .order_by(_p.c.external_id.collate("C"))
-    )
+    if source is None:
+        joined = _m.join(_p, _p.c.id == _m.c.profile_id)
+        query = sa.select(*columns).select_from(joined).where(_m.c.segment_id == segment_id)
+    else:
+        ids = source.subquery("evaluated")
+        query = sa.select(*columns).select_from(ids.join(_p, _p.c.id == ids.c.profile_id))
+    query = query.order_by(_p.c.external_id.collate("C"))
     return query.limit(limit) if limit is not None else query
 
 
@@ -170,7 +178,8 @@ def export_members(
     fmt: str = "csv",
     hash_algorithm: str | None = None,
     limit: int | None = None,
+    source: sa.Select[Any] | None = None,
 ) -> int:
-    """Write the segment's stored members to `out` in `fmt`; returns the number of rows written."""
-    query = members_select(segment_id, fields, fmt, hash_algorithm, limit)
+    """Write the segment's stored members (or `source`'s profiles) to `out` in `fmt`; returns the row count."""
+    query = members_select(segment_id, fields, fmt, hash_algorithm, limit, source)
     return WRITERS[fmt](conn, query, fields, out)

@@ -466,18 +466,20 @@ def test_segment_reference_is_evaluated_as_of_the_same_run(sp):
     base = sp.segment("base", {"event": "signup"})
     ref = sp.segment("ref", {"segment": base}, scoped=False)
     neg = sp.segment("neg", {"not": {"segment": base}})
+    # going back in time replaces live membership only when asked: --rewind (issue 11.5)
     for as_of, members in [
         ("2026-01-15T00:00:00Z", {"early"}),
         ("2026-03-01T00:00:00Z", {"early", "late"}),
         ("2025-12-01T00:00:00Z", set()),
     ]:
-        rows = {r["key"]: r for r in sp.ok("refresh", ref, neg, "--as-of", as_of)}
+        rows = {r["key"]: r for r in sp.ok("refresh", ref, neg, "--as-of", as_of, "--rewind")}
         assert {base, ref, neg} <= set(rows)
         assert sp.names(sp.stored_members(ref)) == members
         assert sp.names(sp.stored_members(neg)) == {"early", "late"} - members
     # refreshing the dependency alone at another time, then the dependent again at an earlier time
     sp.refresh(base, "2026-03-01T00:00:00Z")
-    sp.refresh(ref, "2026-01-15T00:00:00Z")
+    assert sp.run("refresh", ref, "--as-of", "2026-01-15T00:00:00Z").exit_code == 3
+    sp.ok("refresh", ref, "--as-of", "2026-01-15T00:00:00Z", "--rewind")
     assert sp.names(sp.stored_members(ref)) == {"early"}
 
 

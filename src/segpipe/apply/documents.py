@@ -48,6 +48,18 @@ class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _share(value: float) -> float:
+    if not 0 <= value <= 1:
+        raise ValueError(f"must be between 0 and 1 (a share of members: 0.2 = 20%), got {value}")
+    return value
+
+
+class GuardDoc(_Document):
+    """`guard: {max_drop: F}`: the share of members a refresh may remove while the segment is used live."""
+
+    max_drop: Annotated[float, AfterValidator(_share)]
+
+
 class SegmentDoc(_Document):
     kind: Literal["Segment"]
     key: SegmentKey
@@ -56,6 +68,7 @@ class SegmentDoc(_Document):
     rules: Any
     keep_active: bool = False
     """Exempt from classify's automatic inactivation (docs/lifecycle.md)."""
+    guard: GuardDoc | None = None
 
 
 class CampaignDoc(_Document):

@@ -58,7 +58,7 @@ class PlannedObject:
 class SegmentWrite:
     key: str
     values: dict[str, Any]
-    """name, description, rules (the user's rules JSON, as written) and keep_active."""
+    """name, description, rules (the user's rules JSON, as written), keep_active and max_drop (YAML `guard`)."""
     refs: frozenset[str]
     created: bool
     rules_changed: bool
@@ -179,7 +179,9 @@ def _decide_segment(
 ) -> None:
     doc = candidate.doc
     assert isinstance(doc, SegmentDoc)
-    values = {"name": doc.name, "description": doc.description, "rules": doc.rules, "keep_active": doc.keep_active}
+    max_drop = doc.guard.max_drop if doc.guard is not None else None
+    values = {"name": doc.name, "description": doc.description, "rules": doc.rules}
+    values |= {"keep_active": doc.keep_active, "max_drop": max_drop}
     if stored is None:
         obj.action = CREATED
         plan.segments.append(SegmentWrite(doc.key, values, candidate.refs, True, True, True, False))
@@ -189,6 +191,7 @@ def _decide_segment(
         "description": stored.description,
         "rules": stored.rules,
         "keep_active": stored.keep_active,
+        "max_drop": stored.max_drop,
     }
     obj.changes = [name for name in values if canonical(values[name]) != canonical(before[name])]
     if not obj.changes:

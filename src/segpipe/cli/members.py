@@ -18,7 +18,7 @@ from segpipe import members
 from segpipe.cli import context, groups
 from segpipe.cli.output import JsonOption, emit, err_console, handle_errors
 from segpipe.cli.refresh import parse_as_of
-from segpipe.errors import InvalidInput, SegpipeError
+from segpipe.errors import GateRefused, InvalidInput, SegpipeError
 from segpipe.store.segments import require_segment
 
 PREVIEW_ROWS = 100
@@ -79,6 +79,8 @@ def _refresh_first(key: str, as_of: datetime | None) -> None:
 
     result = refresh(context.engine(), [key], as_of, trigger="members")
     mine = next(s for s in result.segments if s.key == key)
+    if result.held:
+        raise GateRefused("held", f"segment '{key}': {result.held_message()}; --no-refresh exports stored members")
     if mine.status != "succeeded":
         detail = mine.error or mine.reason or mine.status
         raise SegpipeError(f"segment '{key}': refresh {mine.status} ({detail}); --no-refresh exports stored members")
@@ -102,13 +104,30 @@ def _destination(output: Path | None) -> Iterator[BinaryIO]:
         raise
 
 
-def export(request: ExportRequest) -> dict[str, Any]:
-    """Export the stored members in one consistent snapshot; returns a summary."""
+def _evaluation_time(key: str, as_of: datetime | None) -> datetime | None:
+    """The as_of to evaluate at without storing, when it is earlier than the live state of the segment (or of one
+    it references): live membership only moves forward. None: refresh as usual."""
+    from segpipe.refresh.asof import database_now
+    from segpipe.refresh.guard import live_later_than
+
+    with context.engine().connect() as conn:
+        at = as_of if as_of is not None else database_now(conn)
+        return at if live_later_than(conn, [key], at) else None
+
+
+def export(request: ExportRequest, evaluate_at: datetime | None = None) -> dict[str, Any]:
+    """Export the stored members (or, with `evaluate_at`, the members evaluated then, storing nothing) in one
+    consistent read-only snapshot; returns a summary."""
     engine = context.engine()
     with engine.connect() as conn:
         conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         with conn.begin():
             segment = require_segment(conn, request.key)
+            source = None
+            if evaluate_at is not None:
+                from segpipe.refresh.asof import evaluate_members
+
+                source = evaluate_members(conn, request.key, evaluate_at)
             with _destination(request.output) as out:
                 rows = members.export_members(
                     conn,
@@ -118,9 +137,12 @@ def export(request: ExportRequest) -> dict[str, Any]:
                     fmt=request.fmt,
                     hash_algorithm=request.hash_algorithm,
                     limit=request.limit,
+                    source=source,
                 )
     path = None if request.output is None else str(request.output)
-    return {"key": request.key, "format": request.fmt, "rows": rows, "member_count": segment.member_count, "path": path}
+    count = segment.member_count if evaluate_at is None else None
+    summary = {"key": request.key, "format": request.fmt, "rows": rows, "member_count": count, "path": path}
+    return summary | ({} if evaluate_at is None else {"as_of": evaluate_at.isoformat(), "evaluated": True})
 
 
 def _render_summary(summary: dict[str, Any]) -> None:
@@ -149,10 +171,19 @@ def members_command(
     ),
     output: Path | None = typer.Option(None, "--output", help="Write to this file (atomically) instead of stdout."),
     no_refresh: bool = typer.Option(False, "--no-refresh", help="Export the stored members as they are."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Refresh as of this time first (default: now)."),
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Refresh as of this time first (default: now); earlier than the live state: evaluate then and export, "
+        "storing nothing.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Preview or export a segment's members, refreshing it first."""
+    """Preview or export a segment's members, refreshing it first.
+
+    At an --as-of earlier than the live state (the segment's last refresh, or a referenced segment's), the
+    members are evaluated at that time and exported; nothing is stored (live membership only moves forward).
+    """
     with handle_errors(as_json):
         options = {"limit": limit, "fields": fields, "fmt": fmt, "hash": hash_, "output": output}
         request = build_request(key, options, as_json)
@@ -161,9 +192,10 @@ def members_command(
         when = parse_as_of(as_of)
         with context.engine().connect() as conn:
             require_segment(conn, key)
-        if not no_refresh:
+        evaluate_at = None if no_refresh else _evaluation_time(key, when)
+        if not no_refresh and evaluate_at is None:
             _refresh_first(key, when)
-        summary = export(request)
+        summary = export(request, evaluate_at)
         if request.output is not None:
             emit(summary, as_json, _render_summary)
         elif request.preview and summary["member_count"] is not None and summary["rows"] < summary["member_count"]:

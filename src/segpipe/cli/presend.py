@@ -2,7 +2,9 @@
 
 Refreshes the campaign's segments, snapshots its audience (immutable), checks it with Great Expectations and
 prints the snapshot id and count. A refused check → exit 3 (the snapshot stays `refused`); an unknown campaign
-→ exit 2; a sent or cancelled campaign → exit 3 (gate `campaign-status`). See docs/orchestration.md.
+→ exit 2; a sent or cancelled campaign → exit 3 (gate `campaign-status`); a held segment refresh → exit 3 (gate
+`held`). An --as-of earlier than the segments' live state snapshots an as-of evaluation without refreshing
+(docs/refresh.md, "Time only moves forward"). See docs/orchestration.md.
 """
 
 from __future__ import annotations
@@ -57,7 +59,12 @@ def _render(data: dict[str, Any]) -> None:
 
 def presend_command(
     campaign: str = typer.Argument(..., metavar="CAMPAIGN", help="The campaign's key."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Evaluate the audience as of this time (default: now)."),
+    as_of: str | None = typer.Option(
+        None,
+        "--as-of",
+        help="Evaluate the audience as of this time (default: now). Earlier than the segments' last refresh: the "
+        "snapshot is an as-of evaluation and live membership is left alone.",
+    ),
     allow_empty: bool = typer.Option(False, "--allow-empty", help="Accept an empty audience (a warning only)."),
     max_change: float = typer.Option(
         DEFAULT_MAX_CHANGE, "--max-change", help="Largest accepted change against the previous snapshot (0.5 = ±50%)."

@@ -42,6 +42,8 @@ def run_refresh(
     force: bool = False,
     progress: ProgressSink | None = None,
     prefer_flow: bool = False,
+    accept_drop: bool = False,
+    rewind: bool = False,
 ) -> RefreshRunResult:
     """The one place the CLI starts a refresh run (None: refresh-all): the Prefect flow or the engine directly.
 
@@ -51,10 +53,15 @@ def run_refresh(
         orchestration.quiet_prefect()
         from flows import cli as flows_cli
 
-        return flows_cli.refresh(keys, as_of, trigger=trigger, force=force, progress=progress)
+        return flows_cli.refresh(
+            keys, as_of, trigger=trigger, force=force, progress=progress, accept_drop=accept_drop, rewind=rewind
+        )
     from segpipe.refresh.engine import refresh
 
-    return refresh(context.engine(), keys, as_of, trigger=trigger, force=force, progress=progress)
+    engine = context.engine()
+    return refresh(
+        engine, keys, as_of, trigger=trigger, force=force, progress=progress, accept_drop=accept_drop, rewind=rewind
+    )
 
 
 class RichProgress:
@@ -106,7 +113,7 @@ def result_rows(result: RefreshRunResult) -> list[dict[str, Any]]:
     ]
 
 
-_STYLE = {"succeeded": "green", "failed": "bold red", "skipped": "yellow", "cancelled": "red"}
+_STYLE = {"succeeded": "green", "failed": "bold red", "skipped": "yellow", "cancelled": "red", "held": "bold magenta"}
 
 
 def _number(value: int | None) -> str:
@@ -143,9 +150,21 @@ def refresh_command(
     all_: bool = typer.Option(False, "--all", help="Refresh every active segment (inactive ones are skipped)."),
     as_of: str | None = typer.Option(None, "--as-of", help="Evaluate rules as of this time (default: now)."),
     force: bool = typer.Option(False, "--force", help="Recompute even segments that are up to date."),
+    accept_drop: bool = typer.Option(
+        False,
+        "--accept-drop",
+        help="Publish a refresh of the named segments that removes more than their max_drop share of members "
+        "while they are used live (else it is held: members unchanged, exit 3). Audited.",
+    ),
+    rewind: bool = typer.Option(
+        False,
+        "--rewind",
+        help="Allow --as-of earlier than a segment's last refresh: replace its live members by the earlier ones "
+        "(else refused, exit 3). Recorded.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Refresh segments, dependencies first; exit 1 when any segment failed.
+    """Refresh segments, dependencies first; exit 1 when any segment failed, 3 when one was held.
 
     Runs the refresh flow when a Prefect API is configured (the run shows in the Prefect UI), else the engine.
     SEGPIPE_ORCHESTRATION=auto|prefect|direct chooses (auto by default); the output is the same.
@@ -153,9 +172,21 @@ def refresh_command(
     with handle_errors(as_json):
         if bool(keys) == all_:
             raise InvalidInput("give segment keys or --all (one of them)", where="refresh")
+        if accept_drop and all_:
+            raise InvalidInput("name the segments whose drop you accept (not with --all)", where="--accept-drop")
         when = parse_as_of(as_of)
-        result = run_refresh(None if all_ else keys, when, force=force, progress=progress_for(as_json))
+        progress = progress_for(as_json)
+        selection = None if all_ else keys
+        result = run_refresh(selection, when, force=force, progress=progress, accept_drop=accept_drop, rewind=rewind)
         emit(result_rows(result), as_json, render_rows)
-        if result.failed:
-            sys.stderr.write(f"error: refresh failed for {len(result.failed)} segment(s): {', '.join(result.failed)}\n")
-            raise typer.Exit(1)
+        _exit_for(result)
+
+
+def _exit_for(result: RefreshRunResult) -> None:
+    """Exit 1 when a segment failed, else 3 when one was held (a gate), else return (exit 0)."""
+    if result.failed:
+        sys.stderr.write(f"error: refresh failed for {len(result.failed)} segment(s): {', '.join(result.failed)}\n")
+        raise typer.Exit(1)
+    if result.held:
+        sys.stderr.write(f"error: {result.held_message()}\n")
+        raise typer.Exit(3)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from segpipe.db import schema as t
 from segpipe.errors import InvalidInput, NotFound, is_transient
 from segpipe.progress import NullProgress, Progress
-from segpipe.refresh import feature_tables, shared
+from segpipe.refresh import feature_tables, guard, shared
 from segpipe.refresh import graph as g
 from segpipe.refresh.locks import refresh_in_progress
 from segpipe.refresh.membership import MembersQuery, SegmentRefreshResult, compile_segment, refresh_segment
@@ -64,6 +64,8 @@ class RefreshPlan:
     waves: tuple[tuple[PlannedSegment, ...], ...]
     """Each wave only depends on earlier waves; segments within a wave can run concurrently."""
     skipped: tuple[SkippedSegment, ...] = ()
+    rewound: tuple[str, ...] = ()
+    """Planned segments whose live state is later than `as_of`: the run rewinds them (it was asked to)."""
 
     @property
     def segments(self) -> list[PlannedSegment]:
@@ -76,17 +78,33 @@ class RefreshRunResult:
     as_of: datetime
     segments: list[SegmentRefreshResult] = field(default_factory=list)
 
+    rewind: bool = False
+    """The run replaced some live membership by an earlier one (`--rewind`)."""
+
     @property
     def failed(self) -> list[str]:
         return [s.key for s in self.segments if s.status == "failed"]
 
+    @property
+    def held(self) -> list[SegmentRefreshResult]:
+        """Segments the count gate held (`guard`): stored members unchanged."""
+        return [s for s in self.segments if s.status == "held"]
 
-def plan_refresh(conn: Connection, keys: Iterable[str] | None, as_of: datetime | None = None) -> RefreshPlan:
+    def held_message(self) -> str:
+        """`refresh held: KEY would remove …` for each held segment, joined by `; `."""
+        return "; ".join(f"refresh held: {s.key} {s.reason}" for s in self.held)
+
+
+def plan_refresh(
+    conn: Connection, keys: Iterable[str] | None, as_of: datetime | None = None, *, rewind: str = "refuse"
+) -> RefreshPlan:
     """Plan a refresh of `keys` (None: refresh-all) and their dependencies; unknown keys raise NotFound (exit 2).
 
     Refresh-all takes every active segment, plus archived active ones that a consumer references; segments
     they reference come along whatever their status. The others are skipped as "inactive" or "archived".
     Named keys are refreshed whatever their status or archival (the user asked for them).
+    A planned segment whose live state is later than `as_of` is a rewind (`guard.plan_rewinds`): `rewind`
+    is `refuse` (GateRefused, exit 3), `allow` or `skip` (`guard.rewind_mode`).
     """
     as_of = _utc(as_of) if as_of is not None else conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
     segments = {s.key: s for s in list_segments(conn)}
@@ -97,9 +115,13 @@ def plan_refresh(conn: Connection, keys: Iterable[str] | None, as_of: datetime |
         requested, reasons = ({keys} if isinstance(keys, str) else set(keys)), {}
         _check_known(requested, segments)
     needed = g.with_dependencies(graph, requested)
+    stored = {k: s.last_refresh_as_of for k, s in segments.items()}
+    rewound, not_rewound = guard.plan_rewinds(graph, stored, needed, as_of, rewind)
+    reasons |= not_rewound
+    needed -= not_rewound.keys()
     skipped = tuple(SkippedSegment(k, segments[k].id, reasons[k]) for k in sorted(reasons.keys() - needed))
     waves = _planned_waves(graph, needed, requested, segments, as_of, runs.data_version(conn))
-    return RefreshPlan(as_of=as_of, waves=waves, skipped=skipped)
+    return RefreshPlan(as_of=as_of, waves=waves, skipped=skipped, rewound=tuple(sorted(rewound)))
 
 
 def _utc(value: datetime) -> datetime:
@@ -167,7 +189,7 @@ def start_run(
     Also plans the run's shared event scans over the segments it will compute (the stale ones; all with
     `force`); the scans themselves run when the first segment needing them is refreshed.
     """
-    run_id = runs.create_run(conn, trigger, plan.as_of, flow_run_id)
+    run_id = runs.create_run(conn, trigger, plan.as_of, flow_run_id, rewind=bool(plan.rewound))
     rows = [{"segment_id": s.segment_id, "status": "queued"} for s in plan.segments]
     rows += [{"segment_id": s.segment_id, "status": "skipped", "reason": s.reason} for s in plan.skipped]
     runs.add_segment_refreshes(conn, run_id, rows)
@@ -208,7 +230,8 @@ def finish_run(conn: Connection, run_id: int) -> RefreshRunResult:
     `memberships` after large writes, and return what happened to each segment."""
     runs.finish_run(conn, run_id)
     feature_tables.drop_run_tables(conn, run_id)
-    as_of = conn.execute(sa.select(t.refresh_runs.c.as_of).where(t.refresh_runs.c.id == run_id)).scalar_one()
+    r = t.refresh_runs
+    as_of, rewind = conn.execute(sa.select(r.c.as_of, r.c.rewind).where(r.c.id == run_id)).one()
     segments = [
         SegmentRefreshResult(
             key, row.status, row.member_count, row.added, row.removed, row.duration_ms, row.error, row.reason
@@ -217,7 +240,7 @@ def finish_run(conn: Connection, run_id: int) -> RefreshRunResult:
     ]
     if sum((s.added or 0) + (s.removed or 0) for s in segments) >= ANALYZE_AFTER_ROWS:
         conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(t.memberships)}"))
-    return RefreshRunResult(run_id, as_of, segments)
+    return RefreshRunResult(run_id, as_of, segments, rewind)
 
 
 def refresh(
@@ -229,23 +252,30 @@ def refresh(
     force: bool = False,
     progress: Progress | None = None,
     members_query: MembersQuery = compile_segment,
+    accept_drop: bool = False,
+    rewind: bool = False,
 ) -> RefreshRunResult:
     """Refresh `keys` (None: refresh-all) and their stale dependencies, dependencies first, one run.
 
     One as_of for the whole run (default: now, when the run starts). Each segment runs in its own
     transaction on its own connection; a failure is recorded and skips its dependents, nothing else.
     A Connection argument only lends its engine: the run commits on connections of its own.
+    `accept_drop` publishes drops the count gate would hold, for the requested segments only; `rewind` lets
+    the run replace live membership by an earlier one (see `guard`).
     """
     engine = conn_or_engine if isinstance(conn_or_engine, Engine) else conn_or_engine.engine
     progress = progress or NullProgress()
     with engine.begin() as conn:
-        plan = plan_refresh(conn, keys, as_of)
+        plan = plan_refresh(conn, keys, as_of, rewind=guard.rewind_mode(rewind, trigger))
         run_id = start_run(conn, plan, trigger, force=force)
     progress.start(len(plan.segments), "refresh")
     try:
         for planned in plan.segments:
             progress.advance(0, planned.key)
-            refresh_segment(engine, run_id, planned.key, plan.as_of, force=force, members_query=members_query)
+            accept = accept_drop and planned.requested
+            refresh_segment(
+                engine, run_id, planned.key, plan.as_of, force=force, members_query=members_query, accept_drop=accept
+            )
             progress.advance(1)
     finally:
         progress.finish()

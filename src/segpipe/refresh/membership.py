@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.errors import InvalidInput, SegpipeError, is_transient
 from segpipe.refresh import feature_tables
+from segpipe.refresh.guard import RefreshGate, RefreshHeld, staged_counts
 from segpipe.refresh.locks import segment_lock
 from segpipe.refresh.shared import segment_features
 from segpipe.refresh.stale import DependencyState, stale_reason
@@ -63,6 +64,7 @@ def refresh_segment(
     force: bool = False,
     members_query: MembersQuery = compile_segment,
     raise_transient: bool = False,
+    accept_drop: bool = False,
 ) -> SegmentRefreshResult:
     """Refresh one segment of a run; its dependencies must have been refreshed earlier in the run.
 
@@ -70,6 +72,7 @@ def refresh_segment(
     is up to date (same as_of, data version and definition, no dependency refreshed since) is not recomputed
     unless `force`. Any error in the computation is recorded as `failed` and returned, not raised; with
     `raise_transient` a transient database error is raised after recording, so an orchestrator can retry.
+    A refresh the count gate holds is returned `held` (see `guard`); `accept_drop` publishes it.
     """
     with engine.connect() as conn:
         conn.execution_options(isolation_level="REPEATABLE READ")
@@ -78,7 +81,7 @@ def refresh_segment(
             if blocked is not None:
                 return blocked
             try:
-                return _evaluate(conn, run_id, key, as_of, refresh_id, force, members_query)
+                return _evaluate(conn, run_id, key, as_of, refresh_id, force, members_query, accept_drop)
             except Exception as exc:
                 result = _record_failure(engine, conn, key, refresh_id, exc)
                 if raise_transient and is_transient(exc):
@@ -114,6 +117,8 @@ def _blocking_reason(conn: Connection, run_id: int, segment_id: int) -> str | No
             continue
         if row.status in ("failed", "cancelled"):
             return f"dependency {dep.key} {row.status}"
+        if row.status == "held":
+            return "dependency held"
         if row.status == "skipped" and (row.reason or "").startswith("dependency "):
             return row.reason
     return None
@@ -127,6 +132,7 @@ def _evaluate(
     refresh_id: int,
     force: bool,
     members_query: MembersQuery,
+    accept_drop: bool = False,
 ) -> SegmentRefreshResult:
     """Inside one REPEATABLE READ transaction: decide staleness, compute, write the diff, record; commit.
 
@@ -146,7 +152,11 @@ def _evaluate(
         query = compile_segment(segment, as_of, members_resolver(conn), columns)
     else:
         query = members_query(segment, as_of, members_resolver(conn))
-    fields, duration = store_members(conn, segment.id, query, as_of, version, refresh_id, reason)
+    try:
+        fields, duration = store_members(conn, segment.id, query, as_of, version, refresh_id, reason, accept_drop)
+    except RefreshHeld as held:
+        conn.commit()  # the held row and event, nothing else
+        return SegmentRefreshResult(key, "held", duration_ms=held.duration_ms, reason=held.reason, **held.fields)
     conn.commit()
     return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
 
@@ -159,16 +169,25 @@ def store_members(
     version: int,
     refresh_id: int,
     reason: str,
+    accept_drop: bool = False,
 ) -> tuple[dict[str, Any], int]:
     """Compute the members and write the difference to the stored ones (all of them when there are none yet),
     record the refresh as succeeded, in the caller's transaction; returns the recorded fields and the duration
-    in ms."""
+    in ms.
+
+    The refresh gates (`guard`) run here, where every computed member set is written: a rewind the run was not
+    started to make is refused, and a diff removing too much of a live audience is held (RefreshHeld, after
+    recording it) instead of applied.
+    """
+    gate = RefreshGate.load(conn, segment_id, refresh_id, as_of, accept_drop)
     if memberships.has_members(conn, segment_id):
         count = memberships.stage_new_members(conn, query)
+        gate.check_drop(conn, staged_counts(conn, segment_id, count))
         added, removed = memberships.apply_new_members(conn, segment_id)
     else:
         count = added = memberships.insert_members(conn, segment_id, query)
         removed = 0
+    gate.record_written(conn)
     memberships.record_refreshed(conn, segment_id, count, as_of, version)
     fields = {"member_count": count, "added": added, "removed": removed, "reason": reason}
     return fields, runs.record_outcome(conn, refresh_id, "succeeded", **fields)

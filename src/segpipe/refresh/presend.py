@@ -6,10 +6,15 @@ compiler's answer to `{all: [{any: include}, {not: {any: exclude}}, {not: {subsc
 unsubscribed}}]}`, so "unsubscribed" means exactly what the subscription leaf means (latest record with
 `updated_at ≤ as_of`; no record = subscribed).
 
-Steps, shaped for an orchestrator: `load_campaign` → `require_sendable` → refresh the campaign's segments (the
-refresh engine) → `require_refreshed` → `write_snapshot` (status `pending`, committed) → `check_snapshot`
-(Great Expectations, on its own connection) → `finish_snapshot` (`ready`, or `refused` and GateRefused, exit 3).
-`presend` runs them in order.
+Steps, shaped for an orchestrator: `load_campaign` → `require_sendable` → `plan_presend` → refresh the
+campaign's segments (the refresh engine) → `require_refreshed` → `write_snapshot` (status `pending`, committed)
+→ `check_snapshot` (Great Expectations, on its own connection) → `finish_snapshot` (`ready`, or `refused` and
+GateRefused, exit 3). `presend` runs them in order.
+
+Live membership only moves forward (`guard`): when `as_of` is earlier than the live state of a segment the
+audience reads (or of one those reference), `plan_presend` says *evaluate*: no refresh, and the snapshot is
+computed from the rules evaluated at `as_of` (`asof`) instead of the stored memberships. The snapshot records its
+as_of (and no refresh run); live membership is left alone.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from segpipe.errors import GateRefused, InvalidInput, NotFound, SegpipeError
 from segpipe.progress import Progress
 from segpipe.quality import Check, ColumnUnique, NoRows, QualityReport, RowCount, run_checks, warm_up
 from segpipe.quality.report import describe_failure
+from segpipe.refresh.asof import as_of_resolver, database_now
 from segpipe.refresh.engine import RefreshRunResult, refresh
+from segpipe.refresh.guard import live_later_than
 from segpipe.refresh.locks import segment_lock
 from segpipe.store import memberships
 from segpipe.store.objects import list_consumers
@@ -120,11 +127,29 @@ def require_sendable(campaign: Campaign) -> None:
         )
 
 
+@dataclass(frozen=True)
+class PresendPlan:
+    as_of: datetime
+    evaluate: bool
+    """True: `as_of` is earlier than live state; evaluate the audience there, refresh and store nothing."""
+
+
+def plan_presend(conn: Connection, campaign: Campaign, as_of: datetime | None) -> PresendPlan:
+    """The pre-send's as_of (default: the database's clock now) and whether it is an as-of evaluation."""
+    at = as_of if as_of is not None else database_now(conn)
+    return PresendPlan(at, bool(live_later_than(conn, campaign.segment_keys, at)))
+
+
 def require_refreshed(campaign: Campaign, run: RefreshRunResult) -> None:
-    """Every segment the audience reads must have been refreshed in `run`; else exit 1, no snapshot written."""
+    """Every segment the audience reads must have been refreshed in `run`; else no snapshot is written: exit 3
+    when the count gate held one (`refresh KEY --accept-drop` publishes it), else exit 1."""
     bad = [f"{s.key} ({s.status}: {s.error or s.reason})" for s in run.segments if s.status != "succeeded"]
-    if bad:
-        raise SegpipeError(f"campaign '{campaign.key}': the pre-send refresh failed for {', '.join(bad)}; no snapshot")
+    if not bad:
+        return
+    message = f"campaign '{campaign.key}': the pre-send refresh failed for {', '.join(bad)}; no snapshot"
+    if run.held and not run.failed:
+        raise GateRefused("held", f"campaign '{campaign.key}': {run.held_message()}; no snapshot")
+    raise SegpipeError(message)
 
 
 def audience_rules(campaign: Campaign) -> dict[str, Any] | None:
@@ -139,20 +164,22 @@ def audience_rules(campaign: Campaign) -> dict[str, Any] | None:
     return {"all": parts}
 
 
-def audience_query(conn: Connection, campaign: Campaign, as_of: datetime) -> sa.Select[Any]:
-    """A SELECT of `profile_id`: the audience over the segments' stored memberships."""
+def audience_query(conn: Connection, campaign: Campaign, as_of: datetime, evaluate: bool = False) -> sa.Select[Any]:
+    """A SELECT of `profile_id`: the audience over the segments' stored memberships (`evaluate`: over their
+    rules evaluated at `as_of`, see `asof`)."""
     from segpipe.rules import compile_members, parse_rules
 
     rules = audience_rules(campaign)
     if rules is None:
         return sa.select(t.profiles.c.id.label("profile_id")).where(sa.false())
 
-    def resolve(key: str) -> sa.Select[Any]:
+    def stored(key: str) -> sa.Select[Any]:
         segment = get_segment(conn, key)
         if segment is None:
             raise SegpipeError(f"campaign '{campaign.key}' references unknown segment '{key}'")
         return memberships.members_of(segment.id)
 
+    resolve = as_of_resolver(conn, as_of) if evaluate else stored
     return compile_members(parse_rules(rules, f"campaign '{campaign.key}' audience"), as_of, resolve, mode="set")
 
 
@@ -172,19 +199,22 @@ def write_snapshot(
     *,
     refresh_run_id: int | None = None,
     flow_run_id: str | None = None,
+    evaluate: bool = False,
 ) -> Snapshot:
     """Compute the audience into a new `pending` snapshot, set-based, and commit it (the checks read it next).
 
     Runs under the segments' refresh locks, and refuses (exit 3) when one of them was refreshed for another
-    as_of meanwhile: the snapshot reads memberships of the pre-send refresh only.
+    as_of meanwhile: the snapshot reads memberships of the pre-send refresh only. With `evaluate` (an as_of
+    earlier than live state) it reads no memberships: the rules are evaluated at `as_of`.
     """
-    with engine.connect() as conn, _segments_locked(conn, campaign.segment_keys):
-        _require_as_of(conn, campaign, as_of)
+    with engine.connect() as conn, _segments_locked(conn, [] if evaluate else campaign.segment_keys):
+        if not evaluate:
+            _require_as_of(conn, campaign, as_of)
         set_local(conn, BULK_SETTINGS)
         values = {"campaign_key": campaign.key, "channel": campaign.channel, "as_of": as_of, "member_count": 0}
         values |= {"status": "pending", "refresh_run_id": refresh_run_id, "flow_run_id": flow_run_id}
         snapshot_id = conn.execute(sa.insert(_snap).values(values).returning(_snap.c.id)).scalar_one()
-        audience = audience_query(conn, campaign, as_of).subquery("audience")
+        audience = audience_query(conn, campaign, as_of, evaluate).subquery("audience")
         rows = sa.select(sa.literal(snapshot_id, sa.BigInteger), audience.c.profile_id)
         added = sa.insert(_members).from_select(["snapshot_id", "profile_id"], rows).returning(_members.c.profile_id)
         count = conn.execute(sa.select(sa.func.count()).select_from(added.cte("added"))).scalar_one()
@@ -295,11 +325,15 @@ def presend(
     check_options(max_change)
     with engine.begin() as conn:
         campaign = load_campaign(conn, campaign_key)
-    require_sendable(campaign)
+        require_sendable(campaign)
+        plan = plan_presend(conn, campaign, as_of)
     warm_up()
-    run = refresh(engine, campaign.segment_keys, as_of, trigger="presend", progress=progress)
-    require_refreshed(campaign, run)
-    snapshot = write_snapshot(engine, campaign, run.as_of, refresh_run_id=run.run_id)
+    if plan.evaluate:
+        snapshot = write_snapshot(engine, campaign, plan.as_of, evaluate=True)
+    else:
+        run = refresh(engine, campaign.segment_keys, plan.as_of, trigger="presend", progress=progress)
+        require_refreshed(campaign, run)
+        snapshot = write_snapshot(engine, campaign, run.as_of, refresh_run_id=run.run_id)
     return finish_snapshot(engine, snapshot, check_snapshot(engine, snapshot, allow_empty, max_change))
 
 

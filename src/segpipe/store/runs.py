@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
 
-STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled")
+STATUSES = ("queued", "running", "succeeded", "failed", "skipped", "cancelled", "held")
 _refreshes = t.segment_refreshes
 
 
@@ -35,8 +35,10 @@ class SegmentRefreshRow:
     """How many profiles the refresh evaluated."""
 
 
-def create_run(conn: Connection, trigger: str, as_of: datetime, flow_run_id: str | None = None) -> int:
-    query = sa.insert(t.refresh_runs).values(trigger=trigger, as_of=as_of, flow_run_id=flow_run_id)
+def create_run(
+    conn: Connection, trigger: str, as_of: datetime, flow_run_id: str | None = None, *, rewind: bool = False
+) -> int:
+    query = sa.insert(t.refresh_runs).values(trigger=trigger, as_of=as_of, flow_run_id=flow_run_id, rewind=rewind)
     return int(conn.execute(query.returning(t.refresh_runs.c.id)).scalar_one())
 
 
