@@ -44,7 +44,8 @@ BEGIN
     -- editor: declarative objects (apply) and segment lifecycle.
     GRANT INSERT, UPDATE, DELETE ON segpipe.segments, segpipe.segment_dependencies, segpipe.consumers,
         segpipe.consumer_segments, segpipe.consumer_links TO segpipe_editor;
-    GRANT INSERT ON segpipe.segment_deletions, segpipe.segment_definition_history TO segpipe_editor;
+    GRANT INSERT ON segpipe.segment_deletions, segpipe.segment_definition_history, segpipe.consumer_deletions
+        TO segpipe_editor;
 
     -- admin: everything, except that permissions and the security audit change only through the audited
     -- functions (and the append-only triggers refuse UPDATE and DELETE of audit rows for every role).
