@@ -11,12 +11,11 @@ import getpass
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from segpipe.cli import context, groups
-from segpipe.cli.output import JsonOption, console, emit, err_console, fail, handle_errors
-from segpipe.progress import NullProgress
+from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
+from segpipe.cli.progress import progress_for
 from segpipe.progress import Progress as ProgressSink
 
 
@@ -74,28 +73,8 @@ def _render_change(change: Any) -> None:
     console.print(f"{change.actor}: {verb} {done}; now holds {held}.", highlight=False, soft_wrap=True)
 
 
-class RichDeletionProgress:
-    """A Rich bar on stderr counting deleted profiles (the Progress protocol), shown only on a terminal."""
-
-    def __init__(self) -> None:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        self._bar = Progress(*columns, console=err_console, transient=True)
-        self._task: Any = None
-
-    def start(self, total: int | None, description: str = "") -> None:
-        self._bar.start()
-        self._task = self._bar.add_task(description or "delete profiles", total=total)
-
-    def advance(self, steps: int = 1, description: str | None = None) -> None:
-        label = {"description": f"delete profiles ({description})"} if description else {}
-        self._bar.update(self._task, advance=steps, **label)
-
-    def finish(self) -> None:
-        self._bar.stop()
-
-
 def _progress(as_json: bool) -> ProgressSink:
-    return RichDeletionProgress() if err_console.is_terminal and not as_json else NullProgress()
+    return progress_for(as_json, "delete profiles", "{label} ({detail})")
 
 
 def delete_profiles_command(

@@ -14,7 +14,8 @@ import typer
 
 from segpipe.cli import context, orchestration
 from segpipe.cli.output import JsonOption, console, emit, handle_errors
-from segpipe.cli.refresh import parse_as_of, progress_for
+from segpipe.cli.progress import progress_for
+from segpipe.cli.refresh import parse_as_of
 from segpipe.progress import Progress
 from segpipe.refresh.presend import DEFAULT_MAX_CHANGE, check_options
 

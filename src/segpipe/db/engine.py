@@ -6,11 +6,16 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.config import Settings
+from segpipe.errors import SegpipeError
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def normalize_url(url: str) -> str:
@@ -61,6 +66,14 @@ def set_local(conn: Connection, settings: dict[str, str]) -> None:
     """Set Postgres settings for the current transaction only (`SET LOCAL`, values bound as parameters)."""
     for name, value in settings.items():
         conn.execute(sa.select(sa.func.set_config(name, value, True)))
+
+
+def driver_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under `conn` (for COPY and multi-statement scripts), in the caller's transaction."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise SegpipeError("the database connection is closed")
+    return cast("psycopg.Connection[Any]", raw)
 
 
 def lock_id(*parts: str) -> int:

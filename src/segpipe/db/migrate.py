@@ -10,7 +10,7 @@ from importlib import resources
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from segpipe.db.engine import xact_lock
+from segpipe.db.engine import driver_connection, xact_lock
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _applied_for: set[str] = set()
@@ -39,7 +39,7 @@ def available_migrations() -> list[Migration]:
 
 def _run_script(conn: Connection, sql: str) -> None:
     """Run a multi-statement script as written: no parameter parsing, so `%` in function bodies is literal."""
-    with conn.connection.driver_connection.cursor() as cursor:
+    with driver_connection(conn).cursor() as cursor:
         cursor.execute(sql.encode())
 
 

@@ -128,8 +128,8 @@ def describe_segment(conn: Connection, key: str) -> dict[str, Any]:
 def _member_preview(conn: Connection, segment_id: int) -> list[str]:
     """The external ids of the first stored members (by internal id: an index range scan, cheap at any size)."""
     m, p = t.memberships, t.profiles
-    first = sa.select(m.c.profile_id).where(m.c.segment_id == segment_id).order_by(m.c.profile_id)
-    first = first.limit(SHOW_MEMBERS).subquery()
+    ordered = sa.select(m.c.profile_id).where(m.c.segment_id == segment_id).order_by(m.c.profile_id)
+    first = ordered.limit(SHOW_MEMBERS).subquery()
     query = sa.select(p.c.external_id).join(first, first.c.profile_id == p.c.id).order_by(p.c.id)
     return list(conn.execute(query).scalars())
 

@@ -87,7 +87,7 @@ def classify(conn: Connection, as_of: datetime | None = None, grace: timedelta =
     when = _utc(as_of) if as_of is not None else conn.execute(sa.select(sa.func.now())).scalar_one()
     if when - datetime.min.replace(tzinfo=UTC) < grace:
         raise InvalidInput(f"{format_grace(grace)} before {_iso(when)} is before year 1", where="--grace")
-    before = dict(conn.execute(sa.select(_s.c.key, _s.c.status)).all())
+    before: dict[str, str] = {row.key: row.status for row in conn.execute(sa.select(_s.c.key, _s.c.status))}
     schedules = apply_due_schedules(conn, when)
     index = load_usage(conn, source="classify")
     resumed = _last_resumes(conn)

@@ -123,10 +123,10 @@ class UsageIndex:
     def dependencies(self, roots: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
         """The segments reached from `roots` ((segment key, role) pairs), transitively, nearest first."""
         found: dict[str, dict[str, Any]] = {}
-        frontier = [(key, role, None) for key, role in sorted(roots)]
+        frontier: list[tuple[str, str, str | None]] = [(key, role, None) for key, role in sorted(roots)]
         depth = 0
         while frontier:
-            following = []
+            following: list[tuple[str, str, str | None]] = []
             for key, role, via in frontier:
                 if key in found:
                     if via is None and role not in found[key]["role"].split(","):

@@ -47,7 +47,7 @@ ABANDONED_AFTER = timedelta(days=1)
 # Sort-based grouping: a hash of ~1M profiles × dozens of numeric aggregate states outgrows work_mem and spills.
 BUILD_SETTINGS = {"work_mem": "256MB", "jit": "off", "enable_hashagg": "off"}
 
-_SCHEMA = t.metadata.schema
+_SCHEMA = str(t.metadata.schema)
 _PREFIX = "run_features_"
 _OUR_NAME = re.compile(r"run_features_(\d+)(?:_\d+_\d+)?")
 _log = logging.getLogger(__name__)

@@ -136,7 +136,12 @@ def _evaluate(
     segment = require_segment(conn, key)
     reason = _stale_reason(conn, segment, as_of, version, force)
     if reason is None:
-        fields = {"member_count": segment.member_count, "added": 0, "removed": 0, "reason": "up to date"}
+        fields: dict[str, Any] = {
+            "member_count": segment.member_count,
+            "added": 0,
+            "removed": 0,
+            "reason": "up to date",
+        }
         duration = runs.record_outcome(conn, refresh_id, "succeeded", **fields)
         conn.commit()
         return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
@@ -159,7 +164,7 @@ def store_members(
     version: int,
     refresh_id: int,
     reason: str,
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], float | None]:
     """Compute the members and write the difference to the stored ones (all of them when there are none yet),
     record the refresh as succeeded, in the caller's transaction; returns the recorded fields and the duration
     in ms."""
@@ -170,7 +175,7 @@ def store_members(
         count = added = memberships.insert_members(conn, segment_id, query)
         removed = 0
     memberships.record_refreshed(conn, segment_id, count, as_of, version)
-    fields = {"member_count": count, "added": added, "removed": removed, "reason": reason}
+    fields: dict[str, Any] = {"member_count": count, "added": added, "removed": removed, "reason": reason}
     return fields, runs.record_outcome(conn, refresh_id, "succeeded", **fields)
 
 
