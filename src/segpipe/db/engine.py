@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.config import Settings
+from segpipe.db import driver_errors
 from segpipe.errors import SegpipeError
 
 if TYPE_CHECKING:
@@ -37,7 +38,9 @@ def resolve_url(settings: Settings) -> str:
 
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    driver_errors.install(engine)  # every driver error becomes TransientDbError or DbError (terminal)
+    return engine
 
 
 def get_engine(settings: Settings, *, migrate: bool = True) -> Engine:

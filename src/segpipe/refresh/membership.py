@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from segpipe.db.driver_errors import describe_driver_error
 from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.errors import InvalidInput, SegpipeError, is_transient
 from segpipe.refresh import feature_tables
@@ -233,5 +234,4 @@ def describe_error(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
         exc = exc.orig
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return describe_driver_error(exc)
