@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from segpipe.apply.execute import ApplyBlocked, ApplyRefused, apply_documents
-from segpipe.apply.explain import plan_to_json, render_plan
-from segpipe.apply.files import read_documents
 from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
 
@@ -17,6 +14,10 @@ def apply(
     as_json: bool = JsonOption,
 ) -> None:
     """Create or update segments, campaigns, journeys, test lists, messages and reports from documents."""
+    from segpipe.apply.execute import ApplyBlocked, ApplyRefused, apply_documents
+    from segpipe.apply.explain import plan_to_json, render_plan
+    from segpipe.apply.files import read_documents
+
     with handle_errors(as_json):
         documents = read_documents(paths)
         try:

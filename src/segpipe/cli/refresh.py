@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -15,8 +15,10 @@ from segpipe.cli.output import JsonOption, console, emit, handle_errors
 from segpipe.cli.progress import progress_for
 from segpipe.errors import InvalidInput
 from segpipe.progress import Progress as ProgressSink
-from segpipe.refresh.engine import RefreshRunResult
 from segpipe.timeutil import parse_timestamp
+
+if TYPE_CHECKING:
+    from segpipe.refresh.engine import RefreshRunResult
 
 
 def register(app: typer.Typer) -> None:

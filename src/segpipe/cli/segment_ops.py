@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -22,13 +22,11 @@ from segpipe.cli import context, groups
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
 from segpipe.cli.refresh import result_rows
 from segpipe.errors import InvalidInput
-from segpipe.lifecycle import operations as ops
-from segpipe.lifecycle.bulk import Outcome, bulk_exit_code, refusal, run_per_key
-from segpipe.lifecycle.catalog import summary
-from segpipe.lifecycle.schedule import set_schedule
-from segpipe.lifecycle.usage import load_usage
-from segpipe.store.segments import require_segment
 from segpipe.timeutil import parse_timestamp
+
+if TYPE_CHECKING:
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.bulk import Outcome
 
 KeysArgument = typer.Argument(..., metavar="KEY", help="Segment keys.")
 ActorOption = typer.Option(None, "--actor", help="Who does this (recorded; default: $SEGPIPE_ACTOR or the OS user).")
@@ -71,6 +69,8 @@ def _render_outcomes(rows: list[dict[str, Any]]) -> None:
 
 def report(outcomes: list[Outcome], as_json: bool, rows: list[dict[str, Any]] | None = None) -> None:
     """Print the per-key results; exit 3 / 2 (bulk_exit_code) with one error line when a key was refused."""
+    from segpipe.lifecycle.bulk import bulk_exit_code
+
     rows = rows if rows is not None else [outcome.to_json() for outcome in outcomes]
     code = bulk_exit_code(outcomes)
     if code == 0:
@@ -91,6 +91,8 @@ def report(outcomes: list[Outcome], as_json: bool, rows: list[dict[str, Any]] | 
 
 
 def _bulk(keys: list[str], operation: Callable[..., Outcome], actor: str | None, as_json: bool) -> None:
+    from segpipe.lifecycle.bulk import run_per_key
+
     with handle_errors(as_json):
         report(run_per_key(context.engine(), keys, partial(operation, actor=actor_or_default(actor))), as_json)
 
@@ -99,14 +101,18 @@ def archive_command(
     keys: list[str] = KeysArgument, actor: str | None = ActorOption, as_json: bool = JsonOption
 ) -> None:
     """Archive segments: out of the default list; still in usage listings and refreshed while referenced."""
-    _bulk(keys, ops.archive_segment, actor, as_json)
+    from segpipe.lifecycle.operations import archive_segment
+
+    _bulk(keys, archive_segment, actor, as_json)
 
 
 def unarchive_command(
     keys: list[str] = KeysArgument, actor: str | None = ActorOption, as_json: bool = JsonOption
 ) -> None:
     """Bring archived segments back to the list."""
-    _bulk(keys, ops.unarchive_segment, actor, as_json)
+    from segpipe.lifecycle.operations import unarchive_segment
+
+    _bulk(keys, unarchive_segment, actor, as_json)
 
 
 def _resume_rows(result: ops.ResumeResult) -> list[dict[str, Any]]:
@@ -128,6 +134,9 @@ def resume_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Make segments active again and refresh them at once (exit 1 when a refresh fails)."""
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.bulk import bulk_exit_code
+
     with handle_errors(as_json):
         when = parse_time(as_of, "--as-of")
         result = ops.resume_segments(context.engine(), keys, as_of=when, actor=actor_or_default(actor))
@@ -175,6 +184,10 @@ def clone_command(
     as_json: bool = JsonOption,
 ) -> None:
     """A new segment with the same rules and a fresh history (active, not refreshed yet)."""
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.catalog import summary
+    from segpipe.lifecycle.usage import load_usage
+
     with handle_errors(as_json):
         name = one_of(new_name, name, "NEW_NAME")
         engine = context.engine()
@@ -198,6 +211,8 @@ def rename_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Give a segment a new name (its key never changes); a name used by another segment is refused (exit 2)."""
+    from segpipe.lifecycle import operations as ops
+
     with handle_errors(as_json):
         new_name = one_of(new_name, name, "NEW_NAME", required=True) or ""
         with context.engine().begin() as conn:
@@ -211,6 +226,10 @@ def stdin_is_terminal() -> bool:
 
 def _precheck(keys: list[str]) -> tuple[list[Outcome], list[str]]:
     """Refusals found before asking (unknown, referenced), and the keys that can be deleted, in deletion order."""
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.bulk import refusal
+    from segpipe.store.segments import require_segment
+
     refused, references = [], {}
     with context.engine().connect() as conn:
         for key in dict.fromkeys(keys):
@@ -244,6 +263,9 @@ def delete_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Delete unreferenced segments with their memberships and history (referenced ones: exit 3)."""
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.bulk import Outcome, run_per_key
+
     with handle_errors(as_json):
         refused, deletable = _precheck(keys)
         answer = _confirmed(deletable, yes, as_json)
@@ -270,6 +292,9 @@ def schedule_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Schedule a future activation or deactivation (carried out by classify and the scheduled flows)."""
+    from segpipe.lifecycle.schedule import set_schedule
+    from segpipe.lifecycle.usage import load_usage
+
     with handle_errors(as_json):
         start, stop = parse_time(activate_at, "--activate-at"), parse_time(deactivate_at, "--deactivate-at")
         engine = context.engine()

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
+from segpipe.defaults import DEFAULT_SORT, SORT_FIELDS
 from segpipe.errors import InvalidInput
 from segpipe.lifecycle.classify import RESUME_ACTIONS, last_activity
 from segpipe.lifecycle.trend import member_count_trend, sparkline
@@ -21,8 +22,6 @@ from segpipe.store import runs
 from segpipe.store.segments import SegmentRow, require_segment
 
 STATUS_FILTERS = ("active", "inactive", "archived", "all")
-SORT_FIELDS = ("key", "name", "member_count", "last_refreshed_at", "created_at", "updated_at", "status")
-DEFAULT_SORT = "key"
 SHOW_TREND_POINTS = 30
 SHOW_MEMBERS = 10
 _s = t.segments

@@ -18,13 +18,13 @@ from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
 from segpipe.db.engine import xact_lock
+from segpipe.defaults import DEFAULT_GRACE
 from segpipe.errors import InvalidInput
 from segpipe.lifecycle.schedule import ScheduleChange, apply_due_schedules, keys_to_refresh
 from segpipe.lifecycle.status import set_statuses
 from segpipe.lifecycle.usage import load_usage
 from segpipe.store.segments import SegmentRow
 
-DEFAULT_GRACE = timedelta(days=14)
 RESUME_ACTIONS = ("resumed", "activated")
 _s = t.segments
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema as t
 from segpipe.db.engine import BULK_SETTINGS, set_local
+from segpipe.defaults import DEFAULT_MAX_CHANGE
 from segpipe.errors import GateRefused, InvalidInput, NotFound, SegpipeError
 from segpipe.progress import Progress
 from segpipe.quality import Check, ColumnUnique, NoRows, QualityReport, RowCount, run_checks, warm_up
@@ -37,7 +38,6 @@ from segpipe.store import memberships
 from segpipe.store.objects import list_consumers
 from segpipe.store.segments import get_segment
 
-DEFAULT_MAX_CHANGE = 0.5
 REFUSED_STATUSES = ("sent", "cancelled")
 """A snapshot of a campaign that was sent or cancelled could only be used to send it again: refused (exit 3)."""
 
