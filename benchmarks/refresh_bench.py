@@ -11,7 +11,7 @@ filters, subscriptions, segment references, all/any/not), then measures:
   (everything recomputed): membership rows written (pg_stat_user_tables deltas) and time;
 - the same recompute without shared scans (every segment's query scans events itself): its time, and the
   membership rows it writes, which must be 0 (it finds exactly the members the shared run stored);
-- EXPLAIN ANALYZE of the slowest compiled segments; point-evaluation latency if segpipe.refresh.point exists;
+- EXPLAIN ANALYZE of the slowest compiled segments; point-evaluation latency if segpipe.refresh.profile_check exists;
 - streamed export of the largest segment (csv, parquet) through the CLI, with the child's peak RSS;
 - this process's peak RSS.
 
@@ -417,7 +417,7 @@ def explain(engine: Engine, key: str, as_of: datetime) -> str:
 
 def point_latency(engine: Engine, keys: list[str], samples: int = 200) -> dict[str, Any] | None:
     try:
-        from segpipe.refresh.point import is_member  # type: ignore[attr-defined]
+        from segpipe.refresh.profile_check import is_member  # type: ignore[attr-defined]
     except ImportError:
         return None
     import inspect

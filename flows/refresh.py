@@ -6,9 +6,7 @@ Prefect, with the same data as its result.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
 from prefect import flow
 from prefect.states import Completed, Failed, State
@@ -16,29 +14,15 @@ from prefect.states import Completed, Failed, State
 from flows import naming
 from flows.params import DEFAULT_CONCURRENCY, Concurrency, SegmentKeys
 from flows.runs import refresh_run
-from segpipe.refresh.engine import RefreshRunResult, SegmentRefreshResult
+from segpipe.refresh.engine import RefreshRunResult
 from tasks.lifecycle import apply_due_schedules_task
 from tasks.locks import exclusive
 from tasks.policy import FLOW_TIMEOUT_S
 
 
-def run_payload(result: RefreshRunResult) -> dict[str, Any]:
-    """The run as JSON-ready data: `run_id`, `as_of` and one object per segment (the engine's fields)."""
-    return {
-        "run_id": result.run_id,
-        "as_of": result.as_of.isoformat(),
-        "segments": [asdict(s) for s in result.segments],
-    }
-
-
-def run_from_payload(data: dict[str, Any]) -> RefreshRunResult:
-    segments = [SegmentRefreshResult(**s) for s in data["segments"]]
-    return RefreshRunResult(data["run_id"], datetime.fromisoformat(data["as_of"]), segments)
-
-
 def run_state(result: RefreshRunResult) -> State:
     """Completed, or Failed naming the failed segments; the run's payload is the state's result either way."""
-    payload = run_payload(result)
+    payload = result.to_json()
     if result.failed:
         return Failed(message=f"refresh failed for {', '.join(result.failed)}", data=payload)
     return Completed(message=f"{len(result.segments)} segment(s) in refresh run {result.run_id}", data=payload)

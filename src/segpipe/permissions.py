@@ -102,12 +102,3 @@ def require_permissions(conn: Connection, actor: str, needed: Iterable[str]) -> 
             f"actor '{actor}' lacks {', '.join(missing)}; grant it with `segpipe grant {actor} {' '.join(missing)}`",
             details={"actor": actor, "missing": missing},
         )
-
-
-def grant_history(conn: Connection, actor: str | None = None) -> list[dict[str, object]]:
-    """The grant audit, oldest first (optionally of one actor)."""
-    a = t.grant_audit
-    query = sa.select(a.c.id, a.c.at, a.c.action, a.c.actor, a.c.permission, a.c.changed_by).order_by(a.c.id)
-    if actor is not None:
-        query = query.where(a.c.actor == actor)
-    return [dict(row._mapping) for row in conn.execute(query)]

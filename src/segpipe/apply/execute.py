@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.apply.files import RawDocument
-from segpipe.apply.live import live_segment_reasons
 from segpipe.apply.plan import REFUSED, ApplyPlan, PlannedObject, build_plan
 from segpipe.db.engine import xact_lock
 from segpipe.errors import InvalidInput, RefreshInProgress
+from segpipe.lifecycle.usage import live_segment_reasons
 from segpipe.store.objects import list_consumers, replace_consumer_links, replace_consumer_segments, upsert_consumer
 from segpipe.store.segments import (
     dependency_keys,

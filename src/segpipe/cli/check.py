@@ -30,7 +30,7 @@ def check_command(
 
     An unknown segment or profile is an error (exit 2). References to other segments are evaluated live too.
     """
-    from segpipe.refresh.point import is_member
+    from segpipe.refresh.profile_check import is_member
 
     with handle_errors(as_json):
         when = parse_as_of(as_of)

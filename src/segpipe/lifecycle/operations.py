@@ -17,7 +17,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from segpipe.apply.documents import SEGMENT_KEY_RE
 from segpipe.db import schema as t
 from segpipe.db.engine import try_xact_lock, xact_lock
 from segpipe.errors import GateRefused, InvalidInput, RefreshInProgress
@@ -25,6 +24,7 @@ from segpipe.lifecycle.bulk import Outcome, run_per_key
 from segpipe.lifecycle.status import effective_time, log_event, set_statuses
 from segpipe.lifecycle.usage import KIND_NAMES
 from segpipe.refresh.engine import RefreshRunResult, refresh
+from segpipe.rules.model import SEGMENT_KEY_RE
 from segpipe.store.memberships import dependencies_of
 from segpipe.store.segments import (
     SegmentRow,
@@ -36,7 +36,6 @@ from segpipe.store.segments import (
 )
 
 _s = t.segments
-COPY_SUFFIX = " (copy)"
 
 
 def archive_segment(conn: Connection, key: str, actor: str | None = None) -> Outcome:

@@ -7,8 +7,9 @@ segment, wave by wave (segments of one wave are independent) → `finish_run`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -79,6 +80,15 @@ class RefreshRunResult:
     @property
     def failed(self) -> list[str]:
         return [s.key for s in self.segments if s.status == "failed"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as JSON-ready data: `run_id`, `as_of` and one object per segment (the engine's fields)."""
+        return {"run_id": self.run_id, "as_of": self.as_of.isoformat(), "segments": [asdict(s) for s in self.segments]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RefreshRunResult:
+        segments = [SegmentRefreshResult(**s) for s in data["segments"]]
+        return cls(data["run_id"], datetime.fromisoformat(data["as_of"]), segments)
 
 
 def plan_refresh(conn: Connection, keys: Iterable[str] | None, as_of: datetime | None = None) -> RefreshPlan:
