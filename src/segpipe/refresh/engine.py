@@ -20,7 +20,7 @@ from segpipe.progress import NullProgress, Progress
 from segpipe.refresh import feature_tables, shared
 from segpipe.refresh import graph as g
 from segpipe.refresh.locks import refresh_in_progress
-from segpipe.refresh.membership import MembersQuery, SegmentRefreshResult, compile_segment, refresh_segment
+from segpipe.refresh.membership import SegmentRefreshResult, refresh_segment
 from segpipe.refresh.stale import DependencyState, stale_reason
 from segpipe.rules import RuleNode, parse_rules
 from segpipe.store import runs
@@ -238,7 +238,6 @@ def refresh(
     trigger: str = "manual",
     force: bool = False,
     progress: Progress | None = None,
-    members_query: MembersQuery = compile_segment,
 ) -> RefreshRunResult:
     """Refresh `keys` (None: refresh-all) and their stale dependencies, dependencies first, one run.
 
@@ -255,7 +254,7 @@ def refresh(
     try:
         for planned in plan.segments:
             progress.advance(0, planned.key)
-            refresh_segment(engine, run_id, planned.key, plan.as_of, force=force, members_query=members_query)
+            refresh_segment(engine, run_id, planned.key, plan.as_of, force=force)
             progress.advance(1)
     finally:
         progress.finish()

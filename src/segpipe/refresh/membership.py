@@ -24,8 +24,6 @@ from segpipe.store import memberships, runs
 from segpipe.store.segments import SegmentRow, get_segment, require_segment
 
 Resolver = Callable[[str], sa.Select[Any]]
-MembersQuery = Callable[[SegmentRow, datetime, Resolver], sa.Select[Any]]
-"""(segment, as_of, resolve_segment) → a select of one column, `profile_id`: the segment's members."""
 
 # Per-transaction planner settings for the member computation (see BENCHMARKS.md, "Refresh").
 
@@ -48,8 +46,8 @@ def compile_segment(
     resolve_segment: Resolver,
     shared: Mapping[EventFeature, sa.Column[Any]] | None = None,
 ) -> sa.Select[Any]:
-    """The rules compiler's member query for a stored segment (the default MembersQuery); `shared`: event
-    features read from the run's shared scans (`feature_tables.shared_columns`)."""
+    """The rules compiler's member query for a stored segment: a select of one column, `profile_id`; `shared`:
+    event features read from the run's shared scans (`feature_tables.shared_columns`)."""
     from segpipe.rules import compile_members, parse_rules
 
     return compile_members(parse_rules(segment.rules), as_of, resolve_segment, mode="set", shared=shared)
@@ -62,7 +60,6 @@ def refresh_segment(
     as_of: datetime,
     *,
     force: bool = False,
-    members_query: MembersQuery = compile_segment,
     raise_transient: bool = False,
 ) -> SegmentRefreshResult:
     """Refresh one segment of a run; its dependencies must have been refreshed earlier in the run.
@@ -79,7 +76,7 @@ def refresh_segment(
             if blocked is not None:
                 return blocked
             try:
-                return _evaluate(conn, run_id, key, as_of, refresh_id, force, members_query)
+                return _evaluate(conn, run_id, key, as_of, refresh_id, force)
             except Exception as exc:
                 result = _record_failure(engine, conn, key, refresh_id, exc)
                 if raise_transient and is_transient(exc):
@@ -127,12 +124,11 @@ def _evaluate(
     as_of: datetime,
     refresh_id: int,
     force: bool,
-    members_query: MembersQuery,
 ) -> SegmentRefreshResult:
     """Inside one REPEATABLE READ transaction: decide staleness, compute, write the diff, record; commit.
 
     Before it, the run's shared scans this segment reads are built (see `feature_tables`)."""
-    shared = _shared_features(conn, run_id, key, as_of, force) if members_query is compile_segment else set()
+    shared = _shared_features(conn, run_id, key, as_of, force)
     version = runs.data_version(conn)
     segment = require_segment(conn, key)
     reason = _stale_reason(conn, segment, as_of, version, force)
@@ -147,11 +143,8 @@ def _evaluate(
         conn.commit()
         return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
     set_local(conn, BULK_SETTINGS)
-    if shared:
-        columns = feature_tables.shared_columns(conn, run_id, shared, version)
-        query = compile_segment(segment, as_of, members_resolver(conn), columns)
-    else:
-        query = members_query(segment, as_of, members_resolver(conn))
+    columns = feature_tables.shared_columns(conn, run_id, shared, version) if shared else None
+    query = compile_segment(segment, as_of, members_resolver(conn), columns)
     fields, duration = store_members(conn, segment.id, query, as_of, version, refresh_id, reason)
     conn.commit()
     return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
