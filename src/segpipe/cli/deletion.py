@@ -8,7 +8,7 @@ safety gate (exit 3) and deletes nothing.
 from __future__ import annotations
 
 import getpass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -17,6 +17,11 @@ from segpipe.cli import context, groups
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
 from segpipe.cli.progress import progress_for
 from segpipe.progress import Progress as ProgressSink
+
+if TYPE_CHECKING:
+    from segpipe.deletion.gates import DeletionRefused
+    from segpipe.deletion.run import DeletionResult
+    from segpipe.permissions import GrantChange
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +71,7 @@ def revoke_command(
         emit(change, as_json, _render_change)
 
 
-def _render_change(change: Any) -> None:
+def _render_change(change: GrantChange) -> None:
     verb = "granted" if change.action == "grant" else "revoked"
     done = ", ".join(change.changed) if change.changed else "nothing (already so)"
     held = ", ".join(change.permissions) if change.permissions else "no permissions"
@@ -122,7 +127,7 @@ def _run(
     tolerance: int,
     job: str | None,
     as_json: bool,
-) -> Any:
+) -> DeletionResult:
     from segpipe.deletion import DeletionRequest, resume, run_deletion
     from segpipe.deletion.jobs import parse_job_id
     from segpipe.errors import InvalidInput
@@ -142,7 +147,7 @@ def _exit_for(status: str) -> int:
     return 3 if status == "refused" else 1
 
 
-def _refused(exc: Any, as_json: bool) -> None:
+def _refused(exc: DeletionRefused, as_json: bool) -> None:
     checks = (exc.details or {}).get("checks") if isinstance(exc.details, dict) else None
     if checks and not as_json:
         _render_checks(checks, title="Data-quality gate (Great Expectations)")
@@ -157,7 +162,7 @@ def _refused(exc: Any, as_json: bool) -> None:
     fail(str(exc), exc.exit_code, as_json, extra)
 
 
-def _result_json(result: Any) -> dict[str, Any]:
+def _result_json(result: DeletionResult) -> dict[str, Any]:
     data = result.to_dict()
     return {
         "job_id": data.pop("job_id"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -17,6 +17,9 @@ from segpipe.cli import context, groups, segment_ops
 from segpipe.cli.output import JsonOption, console, emit, handle_errors
 from segpipe.defaults import DEFAULT_SORT, SORT_FIELDS
 from segpipe.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 def register(app: typer.Typer) -> None:
@@ -173,7 +176,7 @@ def _render_consumer_usage(data: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _segment_usage(conn: Any, key: str) -> dict[str, Any]:
+def _segment_usage(conn: Connection, key: str) -> dict[str, Any]:
     from segpipe.lifecycle.usage import load_usage
     from segpipe.store.segments import require_segment
 
