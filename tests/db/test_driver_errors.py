@@ -68,3 +68,24 @@ def test_a_serialization_failure_is_transient(engine: Engine) -> None:
         waiter.join()
         second.rollback()
     assert caught.value.sqlstate == "40001" and isinstance(caught.value, sa.exc.OperationalError)
+
+
+def test_the_task_retry_policy_follows_the_classification(engine: Engine) -> None:
+    from prefect.states import Failed
+
+    from tasks.policy import retry_transient
+
+    external_id = f"pol-{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        conn.execute(sa.insert(t.profiles).values(_profile(external_id)))
+    with pytest.raises(DbError) as terminal, engine.begin() as conn:
+        conn.execute(sa.insert(t.profiles).values(_profile(external_id)))
+    with pytest.raises(TransientDbError) as transient, engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL lock_timeout = '1ms'"))
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(1)"))
+        with engine.begin() as other:  # the same lock from a second session: 55P03 lock_not_available
+            other.execute(sa.text("SET LOCAL lock_timeout = '1ms'"))
+            other.execute(sa.text("SELECT pg_advisory_xact_lock(1)"))
+    assert transient.value.sqlstate == "55P03"
+    assert retry_transient(None, None, Failed(data=transient.value))
+    assert not retry_transient(None, None, Failed(data=terminal.value))
