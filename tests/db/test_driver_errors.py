@@ -37,13 +37,18 @@ def test_a_terminated_backend_is_transient(engine: Engine, server_url: str) -> N
         assert conn.execute(sa.select(1)).scalar_one() == 1
 
 
-def test_a_constraint_violation_is_terminal(engine: Engine) -> None:
+def _unique_violation(engine: Engine) -> DbError:
+    """A real constraint violation: the same external_id inserted twice."""
     external_id = f"dup-{uuid.uuid4().hex[:8]}"
     with engine.begin() as conn:
         conn.execute(sa.insert(t.profiles).values(_profile(external_id)))
     with pytest.raises(DbError) as caught, engine.begin() as conn:
         conn.execute(sa.insert(t.profiles).values(_profile(external_id)))
-    error = caught.value
+    return caught.value
+
+
+def test_a_constraint_violation_is_terminal(engine: Engine) -> None:
+    error = _unique_violation(engine)
     assert not is_transient(error) and not isinstance(error, TransientDbError)
     assert isinstance(error, sa.exc.IntegrityError) and isinstance(error, SegpipeError) and error.exit_code == 1
     assert error.sqlstate == "23505" and str(error).startswith("UniqueViolation: duplicate key value")
@@ -75,11 +80,7 @@ def test_the_task_retry_policy_follows_the_classification(engine: Engine) -> Non
 
     from tasks.policy import retry_transient
 
-    external_id = f"pol-{uuid.uuid4().hex[:8]}"
-    with engine.begin() as conn:
-        conn.execute(sa.insert(t.profiles).values(_profile(external_id)))
-    with pytest.raises(DbError) as terminal, engine.begin() as conn:
-        conn.execute(sa.insert(t.profiles).values(_profile(external_id)))
+    terminal = _unique_violation(engine)
     with pytest.raises(TransientDbError) as transient, engine.begin() as conn:
         conn.execute(sa.text("SET LOCAL lock_timeout = '1ms'"))
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(1)"))
@@ -88,4 +89,4 @@ def test_the_task_retry_policy_follows_the_classification(engine: Engine) -> Non
             other.execute(sa.text("SELECT pg_advisory_xact_lock(1)"))
     assert transient.value.sqlstate == "55P03"
     assert retry_transient(None, None, Failed(data=transient.value))
-    assert not retry_transient(None, None, Failed(data=terminal.value))
+    assert not retry_transient(None, None, Failed(data=terminal))
