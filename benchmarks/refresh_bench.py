@@ -11,7 +11,7 @@ filters, subscriptions, segment references, all/any/not), then measures:
   (everything recomputed): membership rows written (pg_stat_user_tables deltas) and time;
 - the same recompute without shared scans (every segment's query scans events itself): its time, and the
   membership rows it writes, which must be 0 (it finds exactly the members the shared run stored);
-- EXPLAIN ANALYZE of the slowest compiled segments; point-evaluation latency if segpipe.refresh.point exists;
+- EXPLAIN ANALYZE of the slowest compiled segments; point-evaluation latency if segpipe.refresh.profile_check exists;
 - streamed export of the largest segment (csv, parquet) through the CLI, with the child's peak RSS;
 - this process's peak RSS.
 
@@ -42,6 +42,7 @@ from sqlalchemy.engine import Engine, make_url
 from segpipe.config import Settings
 from segpipe.db.engine import get_engine
 from segpipe.refresh import feature_tables
+from segpipe.refresh import shared as shared_plan
 from segpipe.refresh.engine import SegmentRefreshResult, refresh
 from segpipe.refresh.membership import compile_segment
 from segpipe.store import memberships
@@ -357,17 +358,17 @@ def shared_scans() -> list[dict[str, Any]]:
     return [slowest[grp] for grp in sorted(slowest)]
 
 
-def per_segment_query(segment: Any, as_of: datetime, resolve: Any) -> sa.Select[Any]:
-    """The compiler without shared scans (the engine shares only with its default members_query)."""
-    return compile_segment(segment, as_of, resolve)
-
-
 def timed_refresh(engine: Engine, as_of: datetime, label: str, shared: bool = True) -> dict[str, Any]:
     before = membership_writes(engine)
     SHARED_BUILDS.clear()
     started = time.perf_counter()
-    query = compile_segment if shared else per_segment_query
-    result = refresh(engine, None, as_of, trigger="benchmark", members_query=query)
+    threshold = shared_plan.MIN_CONSUMERS
+    if not shared:  # no event name is read by this many segments: the run plans no shared scan
+        shared_plan.MIN_CONSUMERS = sys.maxsize
+    try:
+        result = refresh(engine, None, as_of, trigger="benchmark")
+    finally:
+        shared_plan.MIN_CONSUMERS = threshold
     seconds = time.perf_counter() - started
     written = membership_writes(engine) - before
     statuses = {s: sum(1 for r in result.segments if r.status == s) for s in {r.status for r in result.segments}}
@@ -417,7 +418,7 @@ def explain(engine: Engine, key: str, as_of: datetime) -> str:
 
 def point_latency(engine: Engine, keys: list[str], samples: int = 200) -> dict[str, Any] | None:
     try:
-        from segpipe.refresh.point import is_member  # type: ignore[attr-defined]
+        from segpipe.refresh.profile_check import is_member  # type: ignore[attr-defined]
     except ImportError:
         return None
     import inspect

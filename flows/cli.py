@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.progress import reporting_to
-from flows.refresh import refresh_all, refresh_segments, run_from_payload
+from flows.refresh import refresh_all, refresh_segments
 from segpipe.progress import NullProgress, Progress
 from segpipe.refresh.engine import RefreshRunResult
 
@@ -42,7 +42,7 @@ def refresh(
             state = refresh_all(**options, return_state=True)
         else:
             state = refresh_segments(keys=list(keys), accept_drop=accept_drop, **options, return_state=True)
-    return run_from_payload(_data(state))
+    return RefreshRunResult.from_json(_data(state))
 
 
 def presend(

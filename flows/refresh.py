@@ -7,9 +7,7 @@ result.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
 from prefect import flow
 from prefect.states import Completed, Failed, State
@@ -17,31 +15,15 @@ from prefect.states import Completed, Failed, State
 from flows import naming
 from flows.params import DEFAULT_CONCURRENCY, Concurrency, SegmentKeys
 from flows.runs import refresh_run
-from segpipe.refresh.engine import RefreshRunResult, SegmentRefreshResult
+from segpipe.refresh.engine import RefreshRunResult
 from tasks.lifecycle import apply_due_schedules_task
 from tasks.locks import exclusive
 from tasks.policy import FLOW_TIMEOUT_S
 
 
-def run_payload(result: RefreshRunResult) -> dict[str, Any]:
-    """The run as JSON-ready data: `run_id`, `as_of` and one object per segment (the engine's fields)."""
-    return {
-        "run_id": result.run_id,
-        "as_of": result.as_of.isoformat(),
-        "rewind": result.rewind,
-        "segments": [asdict(s) for s in result.segments],
-    }
-
-
-def run_from_payload(data: dict[str, Any]) -> RefreshRunResult:
-    segments = [SegmentRefreshResult(**s) for s in data["segments"]]
-    as_of = datetime.fromisoformat(data["as_of"])
-    return RefreshRunResult(data["run_id"], as_of, segments, bool(data.get("rewind")))
-
-
 def run_state(result: RefreshRunResult) -> State:
     """Completed, or Failed naming the failed (or held) segments; the run's payload is the state's result."""
-    payload = run_payload(result)
+    payload = result.to_json()
     if result.failed:
         return Failed(message=f"refresh failed for {', '.join(result.failed)}", data=payload)
     if result.held:

@@ -1,7 +1,9 @@
 """Task defaults: retries for transient database faults only, tags, no result caching; flow timeouts.
 
-`segpipe.errors.is_transient` is the only retry policy: a lost connection, a serialization failure, a deadlock or
-an administrator shutdown is retried; invalid input, a refused safety gate or any other error fails at once.
+`segpipe.errors.is_transient` is the only retry policy: the engine classifies every driver error once, where it
+happens (`segpipe.db.driver_errors`), so a lost connection, a serialization failure, a deadlock or an administrator
+shutdown (`TransientDbError`) is retried; invalid input, a refused safety gate, a violated constraint or any other
+error fails at once.
 """
 
 from __future__ import annotations

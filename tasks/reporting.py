@@ -15,7 +15,8 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -51,7 +52,7 @@ class ProgressReport:
     def __init__(self, total: int, key: str, description: str, min_interval_s: float = 0.5) -> None:
         self.total, self.done, self._interval = total, 0, min_interval_s
         self._last = time.monotonic()
-        self._id = create_progress_artifact(0.0 if total else 100.0, key=key, description=description)
+        self._id = cast(UUID, create_progress_artifact(0.0 if total else 100.0, key=key, description=description))
 
     def advance(self, steps: int = 1) -> None:
         self.done += steps

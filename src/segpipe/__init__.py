@@ -7,7 +7,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 # Public API, imported on first use so that `import segpipe` stays cheap: name -> module defining it.
-_LAZY = {"identify": "segpipe.tracking", "track": "segpipe.tracking", "is_member": "segpipe.point"}
+_LAZY = {"identify": "segpipe.tracking", "track": "segpipe.tracking", "is_member": "segpipe.live_membership"}
 __all__ = ["identify", "is_member", "track"]
 
 

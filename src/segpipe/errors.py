@@ -54,30 +54,21 @@ class RefreshInProgress(GateRefused):
         self.key = key
 
 
-class TransientDbError(SegpipeError):
-    """A database fault worth retrying (lost connection, serialization failure, deadlock, shutdown)."""
+class DbError(SegpipeError):
+    """A database error a retry will not cure: a violated constraint, bad SQL, a missing privilege. Exit code 1.
+
+    The engine (`segpipe.db.engine`) raises it in place of the driver's error, classified once by SQLSTATE; the
+    raised object is also the SQLAlchemy error it replaces (`sa.exc.IntegrityError`…, with `.orig`).
+    """
+
+    sqlstate: str | None = None
+    """Postgres's SQLSTATE (`23505`), or None for a client-side fault."""
 
 
-# SQLSTATE classes and codes that a retry can cure.
-_TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "57P01", "57P02", "57P03", "55P03")
+class TransientDbError(DbError):
+    """A database fault worth retrying: lost connection, serialization failure, deadlock, shutdown, resources."""
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True when `exc` (or what caused it) is a database fault worth retrying; the only retry policy."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, TransientDbError):
-            return True
-        if isinstance(current, SegpipeError):
-            return False
-        sqlstate = getattr(current, "sqlstate", None) or getattr(getattr(current, "orig", None), "sqlstate", None)
-        if sqlstate and sqlstate.startswith(_TRANSIENT_SQLSTATES):
-            return True
-        if getattr(current, "connection_invalidated", False):
-            return True
-        if type(current).__name__ in {"OperationalError", "InterfaceError"} and "closed" in str(current).lower():
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    """True when `exc` is a database fault worth retrying; the only retry policy."""
+    return isinstance(exc, TransientDbError)

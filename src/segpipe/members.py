@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
+from segpipe.db.engine import driver_connection
 from segpipe.errors import InvalidInput
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -127,7 +128,7 @@ def _jsonl_select(query: sa.Select[Any], fields: Sequence[Field]) -> sa.Select[A
 def _copy_out(conn: Connection, query: sa.Select[Any], options: str, out: BinaryIO) -> int:
     """Stream `COPY (query) TO STDOUT WITH (options)` into `out`; returns the row count."""
     compiled = query.compile(dialect=conn.dialect)
-    with conn.connection.driver_connection.cursor() as cursor:
+    with driver_connection(conn).cursor() as cursor:
         with cursor.copy(f"COPY ({compiled}) TO STDOUT WITH ({options})", compiled.params) as copy:
             for chunk in copy:
                 out.write(chunk)

@@ -146,14 +146,3 @@ def list_grants(conn: Connection, actor: str | None = None) -> list[dict[str, ob
 def _admins(conn: Connection, names: list[str]) -> set[str]:
     query = sa.text("SELECT n FROM unnest(CAST(:names AS text[])) AS n WHERE segpipe.is_admin(n::name)")
     return set(conn.execute(query, {"names": names}).scalars()) if names else set()
-
-
-def grant_history(conn: Connection, actor: str | None = None) -> list[dict[str, object]]:
-    """The grant audit, oldest first (optionally of one actor)."""
-    a = t.grant_audit
-    query = sa.select(a.c.id, a.c.at, a.c.action, a.c.actor, a.c.permission, a.c.changed_by, a.c.on_behalf_of).order_by(
-        a.c.id
-    )
-    if actor is not None:
-        query = query.where(a.c.actor == actor)
-    return [dict(row._mapping) for row in conn.execute(query)]

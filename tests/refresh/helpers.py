@@ -1,15 +1,12 @@
-"""Test data with plain SQL: profiles, segments (+ their dependency rows), consumers; a hand-written member query."""
+"""Test data with plain SQL: profiles, segments (+ their dependency rows), consumers."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-
-from segpipe.store.segments import SegmentRow
 
 
 def add_profiles(conn: Connection, rows: list[tuple[str, str | None, dict[str, Any]]]) -> dict[str, int]:
@@ -101,26 +98,3 @@ def members(conn: Connection, key: str) -> set[str]:
         " JOIN segpipe.segments s ON s.id = m.segment_id WHERE s.key = :k"
     )
     return set(conn.execute(query, {"k": key}).scalars())
-
-
-_profiles = sa.table("profiles", sa.column("id"), sa.column("attributes"), schema="segpipe")
-
-
-def hand_query(segment: SegmentRow, as_of: datetime, resolve) -> sa.Select:
-    """A hand-written member query for a tiny rule subset (attribute eq on custom attributes, segment, not, all).
-
-    Lets the engine be tested independently of the rules compiler.
-    """
-    return sa.select(_profiles.c.id.label("profile_id")).where(_condition(segment.rules, resolve))
-
-
-def _condition(node: dict[str, Any], resolve) -> sa.ColumnElement[bool]:
-    if "all" in node:
-        return sa.and_(*(_condition(child, resolve) for child in node["all"]))
-    if "not" in node:
-        return sa.not_(_condition(node["not"], resolve))
-    if "segment" in node:
-        return _profiles.c.id.in_(resolve(node["segment"]))
-    if node.get("op") == "eq":
-        return sa.func.coalesce(_profiles.c.attributes.op("->>")(node["attribute"]) == str(node["value"]), False)
-    raise ValueError(f"hand_query cannot evaluate {node!r}")

@@ -13,7 +13,6 @@ from tests.refresh.helpers import (
     add_profiles,
     add_segment,
     bump_data_version,
-    hand_query,
     members,
     set_attributes,
     set_rules,
@@ -27,7 +26,7 @@ DE = {"attribute": "country", "op": "eq", "value": "DE"}
 
 
 def run(engine, keys, as_of=T1, **kw):
-    return refresh(engine, keys, as_of, members_query=hand_query, **kw)
+    return refresh(engine, keys, as_of, **kw)
 
 
 def by_key(result):
@@ -245,7 +244,7 @@ def test_default_as_of_is_one_database_time_for_the_run(people):
         add_segment(conn, "gold", GOLD)
         add_segment(conn, "in-gold", {"segment": "gold"})
         before = conn.execute(sa.text("SELECT clock_timestamp()")).scalar()
-    result = refresh(people, ["in-gold"], members_query=hand_query)
+    result = refresh(people, ["in-gold"])
     with people.connect() as conn:
         stamps = conn.execute(sa.text("SELECT DISTINCT last_refresh_as_of FROM segpipe.segments")).scalars().all()
     assert stamps == [result.as_of] and result.as_of >= before

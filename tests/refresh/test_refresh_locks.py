@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from segpipe.db.engine import is_locked, lock_id
 from segpipe.refresh.engine import refresh, refresh_in_progress
-from tests.refresh.helpers import add_profiles, add_segment, hand_query
+from tests.refresh.helpers import add_profiles, add_segment
 
 T1 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 GOLD = {"attribute": "tier", "op": "eq", "value": "gold"}
@@ -31,6 +31,21 @@ def _status(engine, key):
         return conn.execute(query, {"k": key}).scalar()
 
 
+def _wait_for_lock_wait(engine, timeout_s=20.0):
+    """True once another session of this database waits on a relation lock (the refresh's member query)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        " AND wait_event_type = 'Lock' AND wait_event = 'relation'"
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if conn.execute(query).scalar():
+                return True
+        time.sleep(0.05)
+    return False
+
+
 def _in_thread(fn):
     box: dict = {}
     thread = threading.Thread(target=lambda: box.setdefault("result", fn()), daemon=True)
@@ -46,7 +61,7 @@ def test_second_refresh_waits_for_the_lock_holder(seeded, key):
     holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": lock_id("refresh", key)})
     holder.commit()
     try:
-        thread, box = _in_thread(lambda: refresh(seeded, [key], T1, members_query=hand_query))
+        thread, box = _in_thread(lambda: refresh(seeded, [key], T1))
         time.sleep(0.8)
         assert thread.is_alive()
         assert _status(seeded, key) == "queued"
@@ -63,22 +78,18 @@ def test_second_refresh_waits_for_the_lock_holder(seeded, key):
 def test_lock_and_running_status_are_visible_while_computing(seeded, key):
     with seeded.begin() as conn:
         add_segment(conn, key, GOLD)
-    entered, release = threading.Event(), threading.Event()
-
-    def blocking_query(segment, as_of, resolve):
-        entered.set()
-        release.wait(timeout=20)
-        return hand_query(segment, as_of, resolve)
-
-    thread, box = _in_thread(lambda: refresh(seeded, [key], T1, members_query=blocking_query))
+    blocker = seeded.connect()  # the member query waits on this lock: the refresh is computing, not done
+    blocker.execute(sa.text("LOCK TABLE segpipe.profiles IN ACCESS EXCLUSIVE MODE"))
     try:
-        assert entered.wait(timeout=20)
+        thread, box = _in_thread(lambda: refresh(seeded, [key], T1))
+        assert _wait_for_lock_wait(seeded)
         with seeded.connect() as conn:
             assert refresh_in_progress(conn, key)
             assert is_locked(conn, "refresh", key)
         assert _status(seeded, key) == "running"
     finally:
-        release.set()
+        blocker.rollback()
+        blocker.close()
     thread.join(timeout=20)
     assert box["result"].segments[0].status == "succeeded"
     with seeded.connect() as conn:
@@ -88,7 +99,7 @@ def test_lock_and_running_status_are_visible_while_computing(seeded, key):
 def test_lock_is_released_after_a_failure(seeded):
     with seeded.begin() as conn:
         add_segment(conn, "neg", {"attribute": "tier", "op": "bogus", "value": 1})
-    result = refresh(seeded, ["neg"], T1, members_query=hand_query)
+    result = refresh(seeded, ["neg"], T1)
     assert result.segments[0].status == "failed"
     with seeded.connect() as conn:
         assert not refresh_in_progress(conn, "neg")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from segpipe.errors import InvalidInput
@@ -151,5 +152,4 @@ def test_json_schema_file_is_up_to_date():
 
 @pytest.mark.parametrize("rules", VALID)
 def test_json_schema_accepts_valid_rules(rules):
-    jsonschema = pytest.importorskip("jsonschema")
     jsonschema.validate(rules, json.loads(rules_json_schema()))

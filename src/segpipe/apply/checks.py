@@ -23,7 +23,7 @@ def check_references(candidates: list[Candidate], state: StoredState) -> None:
     """Refuse references to segments, campaigns or journeys that are neither stored nor in this run."""
     segments = set(state.graph) | {c.key for c in candidates if c.kind == "Segment" and c.key}
     consumers = set(state.consumers) | {
-        (CONSUMER_KINDS[c.kind], c.key) for c in candidates if c.kind is not None and c.key is not None and _consumer(c)
+        (CONSUMER_KINDS[c.kind], c.key) for c in candidates if c.kind in CONSUMER_KINDS and c.key is not None
     }
     for candidate in candidates:
         if candidate.fault is not None or candidate.doc is None:
@@ -48,10 +48,6 @@ def check_references(candidates: list[Candidate], state: StoredState) -> None:
                 candidate.refuse(f"{path}: unknown test list '{key}'")
 
 
-def _consumer(candidate: Candidate) -> bool:
-    return candidate.kind in CONSUMER_KINDS and candidate.key is not None
-
-
 def check_cycles(candidates: list[Candidate], state: StoredState) -> None:
     """Refuse every segment of this run that lies on a reference cycle (`a -> b -> a`, self-reference `a -> a`)."""
     graph = {key: set(refs) for key, refs in state.graph.items()}
@@ -67,7 +63,7 @@ def check_cycles(candidates: list[Candidate], state: StoredState) -> None:
         for candidate in ours:
             if candidate.key in on_cycle:
                 candidate.refuse(message)
-                graph[candidate.key] = set()  # type: ignore[index]
+                graph[candidate.key] = set()
 
 
 def _reachable(graph: dict[str, set[str]], roots: list[str | None]) -> dict[str, set[str]]:

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from segpipe.apply.files import RawDocument
+from segpipe.rules.model import SEGMENT_KEY_RE
 
-SEGMENT_KEY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 CONSUMER_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 

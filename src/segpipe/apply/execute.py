@@ -9,12 +9,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from segpipe.apply.estimate import estimate_members
 from segpipe.apply.files import RawDocument
-from segpipe.apply.live import live_segment_reasons
 from segpipe.apply.plan import REFUSED, ApplyPlan, PlannedObject, build_plan
 from segpipe.apply.removal import execute_removals
 from segpipe.db.engine import xact_lock
 from segpipe.errors import GateRefused, InvalidInput, RefreshInProgress
 from segpipe.lifecycle.history import definition_of, record_definition
+from segpipe.live_use import live_segment_reasons
 from segpipe.store.objects import list_consumers, replace_consumer_links, replace_consumer_segments, upsert_consumer
 from segpipe.store.segments import (
     dependency_keys,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import typer
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
-from segpipe.actors import resolve_actor
-from segpipe.apply.execute import ApplyBlocked, ApplyRefused, apply_documents
-from segpipe.apply.explain import plan_to_json, render_plan
-from segpipe.apply.files import read_documents
+import typer
+
 from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
-from segpipe.permissions import SEGMENTS_EDIT, require_permission
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def apply(
@@ -28,6 +27,10 @@ def apply(
     as_json: bool = JsonOption,
 ) -> None:
     """Create or update segments, campaigns, journeys, test lists, messages and reports from documents."""
+    from segpipe.apply.execute import ApplyBlocked, ApplyRefused, apply_documents
+    from segpipe.apply.explain import plan_to_json, render_plan
+    from segpipe.apply.files import read_documents
+
     with handle_errors(as_json):
         documents = read_documents(paths)
         engine = context.engine()
@@ -54,6 +57,9 @@ def apply(
 def _authenticated_actor(engine: Engine, segments: bool) -> str:
     """The session's actor, recorded in the definition history. Segment documents need segments:edit (admins hold
     it implicitly); a dry run is refused the same way."""
+    from segpipe.actors import resolve_actor
+    from segpipe.permissions import SEGMENTS_EDIT, require_permission
+
     with engine.connect() as conn:
         actor = resolve_actor(conn, None, "apply")
         if segments:

@@ -9,7 +9,6 @@ import typer
 from segpipe.cli import context, groups
 from segpipe.cli.output import JsonOption, console, emit, handle_errors
 from segpipe.cli.refresh import parse_as_of
-from segpipe.refresh.point import is_member
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +30,8 @@ def check_command(
 
     An unknown segment or profile is an error (exit 2). References to other segments are evaluated live too.
     """
+    from segpipe.refresh.profile_check import is_member
+
     with handle_errors(as_json):
         when = parse_as_of(as_of)
         with context.engine().connect() as conn:

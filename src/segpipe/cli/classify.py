@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -18,8 +18,11 @@ from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, handle_errors
 from segpipe.cli.refresh import result_rows
 from segpipe.cli.segment_ops import parse_time
+from segpipe.defaults import DEFAULT_GRACE
 from segpipe.errors import InvalidInput
-from segpipe.lifecycle.classify import DEFAULT_GRACE, ClassifyResult, classify
+
+if TYPE_CHECKING:
+    from segpipe.lifecycle.classify import ClassifyResult
 
 
 def register(app: typer.Typer) -> None:
@@ -92,6 +95,8 @@ def classify_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Mark segments in live use active and those without live use for the grace period inactive."""
+    from segpipe.lifecycle.classify import classify
+
     with handle_errors(as_json):
         when = parse_time(as_of, "--as-of")
         period = parse_grace(grace)

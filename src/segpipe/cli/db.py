@@ -5,13 +5,15 @@ None of these commands starts a server or migrates a schema.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from segpipe.cli import context, groups
 from segpipe.cli.output import JsonOption, emit, handle_errors
-from segpipe.config import Settings
+
+if TYPE_CHECKING:
+    from segpipe.config import Settings
 
 
 def register(app: typer.Typer) -> None:

@@ -7,16 +7,19 @@ safety gate (exit 3) and deletes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from segpipe.cli import context, groups
-from segpipe.cli.output import JsonOption, console, emit, err_console, fail, handle_errors
-from segpipe.progress import NullProgress
+from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
+from segpipe.cli.progress import progress_for
 from segpipe.progress import Progress as ProgressSink
+
+if TYPE_CHECKING:
+    from segpipe.deletion.gates import DeletionRefused
+    from segpipe.deletion.run import DeletionResult
 
 
 def register(app: typer.Typer) -> None:
@@ -24,28 +27,8 @@ def register(app: typer.Typer) -> None:
     groups.deletion.command("show")(show_command)
 
 
-class RichDeletionProgress:
-    """A Rich bar on stderr counting deleted profiles (the Progress protocol), shown only on a terminal."""
-
-    def __init__(self) -> None:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        self._bar = Progress(*columns, console=err_console, transient=True)
-        self._task: Any = None
-
-    def start(self, total: int | None, description: str = "") -> None:
-        self._bar.start()
-        self._task = self._bar.add_task(description or "delete profiles", total=total)
-
-    def advance(self, steps: int = 1, description: str | None = None) -> None:
-        label = {"description": f"delete profiles ({description})"} if description else {}
-        self._bar.update(self._task, advance=steps, **label)
-
-    def finish(self) -> None:
-        self._bar.stop()
-
-
 def _progress(as_json: bool) -> ProgressSink:
-    return RichDeletionProgress() if err_console.is_terminal and not as_json else NullProgress()
+    return progress_for(as_json, "delete profiles", "{label} ({detail})")
 
 
 def delete_profiles_command(
@@ -97,7 +80,7 @@ def _run(
     tolerance: int,
     job: str | None,
     as_json: bool,
-) -> Any:
+) -> DeletionResult:
     from segpipe.actors import resolve_actor
     from segpipe.deletion import DeletionRequest, resume, run_deletion
     from segpipe.deletion.jobs import parse_job_id
@@ -120,7 +103,7 @@ def _exit_for(status: str) -> int:
     return 3 if status == "refused" else 1
 
 
-def _refused(exc: Any, as_json: bool) -> None:
+def _refused(exc: DeletionRefused, as_json: bool) -> None:
     checks = (exc.details or {}).get("checks") if isinstance(exc.details, dict) else None
     if checks and not as_json:
         _render_checks(checks, title="Data-quality gate (Great Expectations)")
@@ -135,7 +118,7 @@ def _refused(exc: Any, as_json: bool) -> None:
     fail(str(exc), exc.exit_code, as_json, extra)
 
 
-def _result_json(result: Any) -> dict[str, Any]:
+def _result_json(result: DeletionResult) -> dict[str, Any]:
     data = result.to_dict()
     return {
         "job_id": data.pop("job_id"),

@@ -11,8 +11,6 @@ from rich.table import Table
 from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, handle_errors
 from segpipe.errors import NotFound
-from segpipe.lifecycle.history import definition_changes, refresh_history
-from segpipe.store.segments import get_segment
 
 
 def history_command(
@@ -22,6 +20,9 @@ def history_command(
 ) -> None:
     """Refresh runs (as_of, trigger, status, counts, duration, mode, flow run) and definition changes (when, by
     whom, a diff), newest first."""
+    from segpipe.lifecycle.history import definition_changes, refresh_history
+    from segpipe.store.segments import get_segment
+
     with handle_errors(as_json):
         with context.engine().connect() as conn:
             segment = get_segment(conn, key)

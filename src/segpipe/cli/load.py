@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -13,6 +13,10 @@ from rich.table import Table
 from segpipe.cli import context, groups
 from segpipe.cli.output import JsonOption, console, emit, handle_errors
 from segpipe.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from segpipe.load.loader import LoadResult
+    from segpipe.tracking import Identified
 
 
 def register(app: typer.Typer) -> None:
@@ -49,7 +53,7 @@ def load_command(
         raise typer.Exit(2)
 
 
-def _render_load(result: Any) -> None:
+def _render_load(result: LoadResult) -> None:
     console.print(
         f"Loaded {result.rows} {result.kind} row(s) from {result.file}: {result.inserted} inserted, "
         f"{result.updated} updated, {result.unchanged} unchanged, {result.skipped_duplicates} duplicate(s) skipped, "
@@ -94,7 +98,7 @@ def identify_command(
         emit(result, as_json, _render_identified)
 
 
-def _render_identified(result: Any) -> None:
+def _render_identified(result: Identified) -> None:
     state = "created" if result.created else "updated" if result.updated else "unchanged"
     console.print(f"Profile {result.external_id} (id {result.profile_id}) {state}.", highlight=False, soft_wrap=True)
 

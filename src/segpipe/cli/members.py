@@ -10,16 +10,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import typer
 
-from segpipe import members
 from segpipe.cli import context, groups
 from segpipe.cli.output import JsonOption, emit, err_console, handle_errors
 from segpipe.cli.refresh import parse_as_of
 from segpipe.errors import GateRefused, InvalidInput, SegpipeError
-from segpipe.store.segments import require_segment
+
+if TYPE_CHECKING:
+    from segpipe import members
 
 PREVIEW_ROWS = 100
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -59,6 +60,8 @@ def _format(fmt: str | None, output: Path | None, as_json: bool) -> str:
 
 def build_request(key: str, options: dict[str, Any], as_json: bool) -> ExportRequest:
     """Validate the options (exit 2 on any fault) before anything runs."""
+    from segpipe import members
+
     output: Path | None = options["output"]
     fmt = _format(_choice(options["fmt"], members.FORMATS, "--format"), output, as_json)
     hash_algorithm = _choice(options["hash"], members.HASHES, "--hash")
@@ -118,6 +121,9 @@ def _evaluation_time(key: str, as_of: datetime | None) -> datetime | None:
 def export(request: ExportRequest, evaluate_at: datetime | None = None) -> dict[str, Any]:
     """Export the stored members (or, with `evaluate_at`, the members evaluated then, storing nothing) in one
     consistent read-only snapshot; returns a summary."""
+    from segpipe import members
+    from segpipe.store.segments import require_segment
+
     engine = context.engine()
     with engine.connect() as conn:
         conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
@@ -184,6 +190,8 @@ def members_command(
     At an --as-of earlier than the live state (the segment's last refresh, or a referenced segment's), the
     members are evaluated at that time and exported; nothing is stored (live membership only moves forward).
     """
+    from segpipe.store.segments import require_segment
+
     with handle_errors(as_json):
         options = {"limit": limit, "fields": fields, "fmt": fmt, "hash": hash_, "output": output}
         request = build_request(key, options, as_json)

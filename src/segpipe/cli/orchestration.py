@@ -17,10 +17,6 @@ from segpipe.errors import InvalidInput
 
 ENV = "SEGPIPE_ORCHESTRATION"
 MODES = ("auto", "prefect", "direct")
-HELP = (
-    f"{ENV}=auto|prefect|direct: auto (default) runs the Prefect flow when a Prefect API is configured "
-    "(PREFECT_API_URL or the active Prefect profile), else calls segpipe directly; the output is the same."
-)
 
 
 def mode(env: Mapping[str, str] | None = None) -> str:

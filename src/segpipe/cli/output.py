@@ -16,7 +16,7 @@ from uuid import UUID
 import typer
 from rich.console import Console, ConsoleDimensions
 
-from segpipe.errors import SegpipeError
+from segpipe.errors import GateRefused, SegpipeError
 
 PIPE_WIDTH = 1000
 """The width lines are laid out at when the output is not a terminal and COLUMNS is not set."""
@@ -27,7 +27,7 @@ class _Console(Console):
     status to `…` and long lines wrap: what scripts (and tests) grep for would be lost. Off a terminal, tables take
     their natural width instead; COLUMNS still decides when it is set."""
 
-    @property
+    @property  # type: ignore[misc]  # Rich's setter stays usable: `_width` still decides
     def size(self) -> ConsoleDimensions:
         size = super().size
         if self._width is None and not self.is_terminal and not os.environ.get("COLUMNS"):
@@ -90,10 +90,10 @@ def handle_errors(as_json: bool = False) -> Iterator[None]:
         raise
     except SegpipeError as exc:
         extra: dict[str, Any] = {}
-        if getattr(exc, "gate", None):
+        if isinstance(exc, GateRefused):
             extra["gate"] = exc.gate
-        if getattr(exc, "details", None) is not None:
-            extra["details"] = exc.details
+            if exc.details is not None:
+                extra["details"] = exc.details
         fail(str(exc), exc.exit_code, as_json, extra)
     except KeyboardInterrupt:
         fail("interrupted", 1, as_json)

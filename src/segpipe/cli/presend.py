@@ -16,9 +16,10 @@ import typer
 
 from segpipe.cli import context, orchestration
 from segpipe.cli.output import JsonOption, console, emit, handle_errors
-from segpipe.cli.refresh import parse_as_of, progress_for
+from segpipe.cli.progress import progress_for
+from segpipe.cli.refresh import parse_as_of
+from segpipe.defaults import DEFAULT_MAX_CHANGE
 from segpipe.progress import Progress
-from segpipe.refresh.presend import DEFAULT_MAX_CHANGE, check_options
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,8 @@ def run_presend(
     campaign: str, as_of: datetime | None, *, allow_empty: bool, max_change: float, progress: Progress
 ) -> dict[str, Any]:
     """The pre-send refresh through the Prefect flow when configured, else directly; the same JSON-ready result."""
+    from segpipe.refresh.presend import check_options
+
     check_options(max_change)
     if orchestration.use_prefect():
         orchestration.quiet_prefect()

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from segpipe.cli import context
 from segpipe.cli.output import JsonOption, console, emit, err_console, handle_errors
-from segpipe.cli.refresh import progress_for, render_rows, result_rows, run_refresh
+from segpipe.cli.progress import progress_for
+from segpipe.cli.refresh import render_rows, result_rows, run_refresh
 
 
 def register(app: typer.Typer) -> None:

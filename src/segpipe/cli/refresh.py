@@ -5,19 +5,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from segpipe.cli import context, orchestration
-from segpipe.cli.output import JsonOption, console, emit, err_console, handle_errors
+from segpipe.cli.output import JsonOption, console, emit, handle_errors
+from segpipe.cli.progress import progress_for
 from segpipe.errors import InvalidInput
-from segpipe.progress import NullProgress
 from segpipe.progress import Progress as ProgressSink
-from segpipe.refresh.engine import RefreshRunResult
 from segpipe.timeutil import parse_timestamp
+
+if TYPE_CHECKING:
+    from segpipe.refresh.engine import RefreshRunResult
 
 
 def register(app: typer.Typer) -> None:
@@ -62,36 +63,6 @@ def run_refresh(
     return refresh(
         engine, keys, as_of, trigger=trigger, force=force, progress=progress, accept_drop=accept_drop, rewind=rewind
     )
-
-
-class RichProgress:
-    """A Rich progress bar on stderr (the Progress protocol), shown only on a terminal."""
-
-    def __init__(self) -> None:
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-        )
-        self._task: Any = None
-
-    def start(self, total: int | None, description: str = "") -> None:
-        self._bar.start()
-        self._task = self._bar.add_task(description or "refresh", total=total)
-
-    def advance(self, steps: int = 1, description: str | None = None) -> None:
-        label = {"description": f"refresh {description}"} if description else {}
-        self._bar.update(self._task, advance=steps, **label)
-
-    def finish(self) -> None:
-        self._bar.stop()
-
-
-def progress_for(as_json: bool) -> ProgressSink:
-    return RichProgress() if err_console.is_terminal and not as_json else NullProgress()
 
 
 def result_rows(result: RefreshRunResult) -> list[dict[str, Any]]:

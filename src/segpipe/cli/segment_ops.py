@@ -11,26 +11,23 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
-from sqlalchemy.engine import Engine
 
-from segpipe.actors import resolve_actor
 from segpipe.cli import context, groups
 from segpipe.cli.history import history_command
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
 from segpipe.cli.refresh import result_rows
 from segpipe.errors import InvalidInput
-from segpipe.lifecycle import operations as ops
-from segpipe.lifecycle.bulk import Outcome, bulk_exit_code, refusal, run_per_key
-from segpipe.lifecycle.catalog import summary
-from segpipe.lifecycle.schedule import set_schedule
-from segpipe.lifecycle.usage import load_usage
-from segpipe.permissions import SEGMENTS_EDIT, require_permission
-from segpipe.store.segments import require_segment
 from segpipe.timeutil import parse_timestamp
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.bulk import Outcome
 
 KeysArgument = typer.Argument(..., metavar="KEY", help="Segment keys.")
 ActorOption = typer.Option(
@@ -55,6 +52,9 @@ def editing_actor(engine: Engine, claimed: str | None, command: str) -> str:
 
     Refusals exit 3 (gate `actor` or `permission`) with a security_audit row (docs/security.md).
     """
+    from segpipe.actors import resolve_actor
+    from segpipe.permissions import SEGMENTS_EDIT, require_permission
+
     with engine.connect() as conn:
         actor = resolve_actor(conn, claimed, command)
         require_permission(conn, actor, SEGMENTS_EDIT, command)
@@ -79,6 +79,8 @@ def _render_outcomes(rows: list[dict[str, Any]]) -> None:
 
 def report(outcomes: list[Outcome], as_json: bool, rows: list[dict[str, Any]] | None = None) -> None:
     """Print the per-key results; exit 3 / 2 (bulk_exit_code) with one error line when a key was refused."""
+    from segpipe.lifecycle.bulk import bulk_exit_code
+
     rows = rows if rows is not None else [outcome.to_json() for outcome in outcomes]
     code = bulk_exit_code(outcomes)
     if code == 0:
@@ -99,6 +101,8 @@ def report(outcomes: list[Outcome], as_json: bool, rows: list[dict[str, Any]] | 
 
 
 def _bulk(keys: list[str], operation: Callable[..., Outcome], actor: str | None, command: str, as_json: bool) -> None:
+    from segpipe.lifecycle.bulk import run_per_key
+
     with handle_errors(as_json):
         engine = context.engine()
         label = editing_actor(engine, actor, command)
@@ -109,14 +113,18 @@ def archive_command(
     keys: list[str] = KeysArgument, actor: str | None = ActorOption, as_json: bool = JsonOption
 ) -> None:
     """Archive segments: out of the default list; still in usage listings and refreshed while referenced."""
-    _bulk(keys, ops.archive_segment, actor, "segment archive", as_json)
+    from segpipe.lifecycle.operations import archive_segment
+
+    _bulk(keys, archive_segment, actor, "segment archive", as_json)
 
 
 def unarchive_command(
     keys: list[str] = KeysArgument, actor: str | None = ActorOption, as_json: bool = JsonOption
 ) -> None:
     """Bring archived segments back to the list."""
-    _bulk(keys, ops.unarchive_segment, actor, "segment unarchive", as_json)
+    from segpipe.lifecycle.operations import unarchive_segment
+
+    _bulk(keys, unarchive_segment, actor, "segment unarchive", as_json)
 
 
 def deactivate_command(
@@ -126,7 +134,9 @@ def deactivate_command(
 
     A segment in live use becomes active again at the next classify.
     """
-    _bulk(keys, ops.deactivate_segment, actor, "segment deactivate", as_json)
+    from segpipe.lifecycle.operations import deactivate_segment
+
+    _bulk(keys, deactivate_segment, actor, "segment deactivate", as_json)
 
 
 def _resume_rows(result: ops.ResumeResult) -> list[dict[str, Any]]:
@@ -148,6 +158,9 @@ def resume_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Make segments active again and refresh them at once (exit 1 when a refresh fails)."""
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.bulk import bulk_exit_code
+
     with handle_errors(as_json):
         when = parse_time(as_of, "--as-of")
         engine = context.engine()
@@ -197,6 +210,10 @@ def clone_command(
     as_json: bool = JsonOption,
 ) -> None:
     """A new segment with the same rules and a fresh history (active, not refreshed yet)."""
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.catalog import summary
+    from segpipe.lifecycle.usage import load_usage
+
     with handle_errors(as_json):
         name = one_of(new_name, name, "NEW_NAME")
         engine = context.engine()
@@ -221,6 +238,8 @@ def rename_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Give a segment a new name (its key never changes); a name used by another segment is refused (exit 2)."""
+    from segpipe.lifecycle import operations as ops
+
     with handle_errors(as_json):
         new_name = one_of(new_name, name, "NEW_NAME", required=True) or ""
         engine = context.engine()
@@ -236,6 +255,10 @@ def stdin_is_terminal() -> bool:
 
 def _precheck(keys: list[str]) -> tuple[list[Outcome], list[str]]:
     """Refusals found before asking (unknown, referenced), and the keys that can be deleted, in deletion order."""
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.bulk import refusal
+    from segpipe.store.segments import require_segment
+
     refused, references = [], {}
     with context.engine().connect() as conn:
         for key in dict.fromkeys(keys):
@@ -269,6 +292,9 @@ def delete_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Delete unreferenced segments with their memberships and history (referenced ones: exit 3)."""
+    from segpipe.lifecycle import operations as ops
+    from segpipe.lifecycle.bulk import Outcome, run_per_key
+
     with handle_errors(as_json):
         label = editing_actor(context.engine(), actor, "segment delete")
         refused, deletable = _precheck(keys)
@@ -294,6 +320,9 @@ def schedule_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Schedule a future activation or deactivation (carried out by classify and the scheduled flows)."""
+    from segpipe.lifecycle.schedule import set_schedule
+    from segpipe.lifecycle.usage import load_usage
+
     with handle_errors(as_json):
         start, stop = parse_time(activate_at, "--activate-at"), parse_time(deactivate_at, "--deactivate-at")
         engine = context.engine()

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.table import Table
 
 from segpipe.cli import context, groups, segment_ops
 from segpipe.cli.output import JsonOption, console, emit, handle_errors
+from segpipe.defaults import DEFAULT_SORT, SORT_FIELDS
 from segpipe.errors import InvalidInput
-from segpipe.lifecycle import catalog, trend
-from segpipe.lifecycle.usage import KIND_NAMES, consumer_usage, load_usage, parse_target
-from segpipe.store.segments import require_segment
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +46,8 @@ def status_text(data: dict[str, Any]) -> str:
 
 
 def _uses_text(usage: list[dict[str, Any]]) -> str:
+    from segpipe.lifecycle.usage import KIND_NAMES
+
     return ", ".join(f"{KIND_NAMES[u['kind']]} {escape(u['key'])}{' ●' if u['live'] else ''}" for u in usage)
 
 
@@ -69,17 +71,19 @@ def _render_list(rows: list[dict[str, Any]]) -> None:
 def list_command(
     status: str = typer.Option("active", "--status", help="active (default), inactive, archived or all."),
     search: str | None = typer.Option(None, "--search", help="Case-insensitive text in key, name or description."),
-    sort: str = typer.Option(
-        catalog.DEFAULT_SORT, "--sort", help=f"{', '.join(catalog.SORT_FIELDS)}; -FIELD or FIELD:desc descends."
-    ),
+    sort: str = typer.Option(DEFAULT_SORT, "--sort", help=f"{', '.join(SORT_FIELDS)}; -FIELD or FIELD:desc descends."),
     as_json: bool = JsonOption,
 ) -> None:
     """The segment index: active segments by default; inactive and archived ones when filtered."""
+    from segpipe.lifecycle import catalog
+
     with handle_errors(as_json), context.engine().connect() as conn:
         emit(catalog.list_index(conn, status, search, sort), as_json, _render_list)
 
 
 def _render_show(data: dict[str, Any]) -> None:
+    import yaml
+
     console.print(f"[bold]{escape(data['name'])}[/bold] ({escape(data['key'])})  {status_text(data)}")
     if data["description"]:
         console.print(escape(data["description"]), highlight=False)
@@ -135,6 +139,8 @@ def _schedule_line(schedule: dict[str, Any]) -> str:
 
 
 def _render_usage(usage: list[dict[str, Any]], live_reason: str | None) -> None:
+    from segpipe.lifecycle.usage import KIND_NAMES
+
     table = Table(title=f"usage — {live_reason or 'no live use'}")
     for name in ("kind", "key", "role", "status", "live"):
         table.add_column(name)
@@ -149,11 +155,15 @@ def show_command(
     key: str = typer.Argument(..., metavar="KEY", help="Segment key."), as_json: bool = JsonOption
 ) -> None:
     """Definition, status and its history, members, last refresh, usage, member-count trend, schedule."""
+    from segpipe.lifecycle import catalog
+
     with handle_errors(as_json), context.engine().connect() as conn:
         emit(catalog.describe_segment(conn, key), as_json, _render_show)
 
 
 def _render_consumer_usage(data: dict[str, Any]) -> None:
+    from segpipe.lifecycle.usage import KIND_NAMES
+
     live = "live" if data["live"] else "passive"
     console.print(f"{KIND_NAMES[data['kind']]} {escape(data['key'])} ({data['status'] or 'no status'}, {live}) uses:")
     table = Table()
@@ -166,7 +176,10 @@ def _render_consumer_usage(data: dict[str, Any]) -> None:
     console.print(table)
 
 
-def _segment_usage(conn: Any, key: str) -> dict[str, Any]:
+def _segment_usage(conn: Connection, key: str) -> dict[str, Any]:
+    from segpipe.lifecycle.usage import load_usage
+    from segpipe.store.segments import require_segment
+
     segment = require_segment(conn, key)
     index = load_usage(conn)
     usage = [use.to_json() for use in index.uses_of(key)]
@@ -187,6 +200,8 @@ def usage_command(
 ) -> None:
     """Who uses a segment (its direct uses: the `usage` list of `segment show`) or, with --of, which segments
     something uses, transitively."""
+    from segpipe.lifecycle.usage import consumer_usage, load_usage, parse_target
+
     with handle_errors(as_json):
         if (key is None) == (of is None):
             raise InvalidInput("give a segment KEY or --of KIND:KEY (one of them)", where="segment usage")
@@ -217,6 +232,9 @@ def trend_command(
     as_json: bool = JsonOption,
 ) -> None:
     """The member count over time: a chart with --output, else the points (table, or JSON with --json)."""
+    from segpipe.lifecycle import trend
+    from segpipe.store.segments import require_segment
+
     with handle_errors(as_json):
         if output is not None:
             trend.chart_format(output)

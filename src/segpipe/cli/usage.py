@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from typer._click import Context as ClickContext
 
 from segpipe.cli.output import fail
 
@@ -39,14 +42,14 @@ class SegpipeGroup(TyperGroup):
     """The `segpipe` root command, with one-line usage errors."""
 
     def make_context(
-        self, info_name: str | None, args: list[str], parent: typer.Context | None = None, **extra: Any
-    ) -> typer.Context:
+        self, info_name: str | None, args: list[str], parent: ClickContext | None = None, **extra: Any
+    ) -> ClickContext:
         argv = list(args)
         with one_line_errors(argv):
             ctx = super().make_context(info_name, args, parent=parent, **extra)
         ctx.meta[_ARGV] = argv
         return ctx
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         with one_line_errors(ctx.meta.get(_ARGV, ())):
             return super().invoke(ctx)

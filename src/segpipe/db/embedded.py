@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from segpipe.db.embedded_layout import (
@@ -358,7 +359,7 @@ def _run(layout: Layout, program: str, args: list[str], timeout: float) -> None:
     """Run a bundled program as the server user, with a clean environment (PGPORT and friends removed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"LC_ALL": "C"}
     user = layout.user
-    as_user = {"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}
+    as_user: dict[str, Any] = {"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}
     command = [str(bin_dir(user) / program), *args]
     with tempfile.TemporaryFile("w+") as output:
         try:
@@ -381,7 +382,7 @@ def _ensure_database(pgdata: Path, pid: int, socket_dir: Path) -> None:
     import psycopg
     from psycopg import sql
 
-    params = {"host": str(socket_dir), "port": PORT, "user": SUPERUSER, "dbname": "postgres"}
+    params: dict[str, Any] = {"host": str(socket_dir), "port": PORT, "user": SUPERUSER, "dbname": "postgres"}
     with psycopg.connect(**params, autocommit=True, connect_timeout=10) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))

@@ -6,11 +6,17 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.config import Settings
+from segpipe.db import driver_errors
+from segpipe.errors import SegpipeError
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 def normalize_url(url: str) -> str:
@@ -32,7 +38,9 @@ def resolve_url(settings: Settings) -> str:
 
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    driver_errors.install(engine)  # every driver error becomes TransientDbError or DbError (terminal)
+    return engine
 
 
 def get_engine(settings: Settings, *, migrate: bool = True) -> Engine:
@@ -61,6 +69,14 @@ def set_local(conn: Connection, settings: dict[str, str]) -> None:
     """Set Postgres settings for the current transaction only (`SET LOCAL`, values bound as parameters)."""
     for name, value in settings.items():
         conn.execute(sa.select(sa.func.set_config(name, value, True)))
+
+
+def driver_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under `conn` (for COPY and multi-statement scripts), in the caller's transaction."""
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise SegpipeError("the database connection is closed")
+    return cast("psycopg.Connection[Any]", raw)
 
 
 def lock_id(*parts: str) -> int:

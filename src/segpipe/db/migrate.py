@@ -16,7 +16,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from segpipe.db.engine import xact_lock
+from segpipe.db.engine import driver_connection, xact_lock
 from segpipe.errors import SegpipeError
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -46,7 +46,7 @@ def available_migrations() -> list[Migration]:
 
 def _run_script(conn: Connection, sql: str) -> None:
     """Run a multi-statement script as written: no parameter parsing, so `%` in function bodies is literal."""
-    with conn.connection.driver_connection.cursor() as cursor:
+    with driver_connection(conn).cursor() as cursor:
         cursor.execute(sql.encode())
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from segpipe.db import schema as t
 from segpipe.errors import InvalidInput, NotFound
 from segpipe.explain import describe
-from segpipe.refresh.point import stored_rules
+from segpipe.refresh.profile_check import stored_rules
 from segpipe.rules import RuleNode, compile_predicate
 from segpipe.rules.check import children
 from segpipe.rules.features import EventFeature

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
+from segpipe.defaults import DEFAULT_SORT, SORT_FIELDS
 from segpipe.errors import InvalidInput
 from segpipe.lifecycle.classify import RESUME_ACTIONS, last_activity
 from segpipe.lifecycle.trend import member_count_trend, sparkline
@@ -21,8 +22,6 @@ from segpipe.store import runs
 from segpipe.store.segments import SegmentRow, require_segment
 
 STATUS_FILTERS = ("active", "inactive", "archived", "all")
-SORT_FIELDS = ("key", "name", "member_count", "last_refreshed_at", "created_at", "updated_at", "status")
-DEFAULT_SORT = "key"
 SHOW_TREND_POINTS = 30
 SHOW_MEMBERS = 10
 _s = t.segments
@@ -129,8 +128,8 @@ def describe_segment(conn: Connection, key: str) -> dict[str, Any]:
 def _member_preview(conn: Connection, segment_id: int) -> list[str]:
     """The external ids of the first stored members (by internal id: an index range scan, cheap at any size)."""
     m, p = t.memberships, t.profiles
-    first = sa.select(m.c.profile_id).where(m.c.segment_id == segment_id).order_by(m.c.profile_id)
-    first = first.limit(SHOW_MEMBERS).subquery()
+    ordered = sa.select(m.c.profile_id).where(m.c.segment_id == segment_id).order_by(m.c.profile_id)
+    first = ordered.limit(SHOW_MEMBERS).subquery()
     query = sa.select(p.c.external_id).join(first, first.c.profile_id == p.c.id).order_by(p.c.id)
     return list(conn.execute(query).scalars())
 

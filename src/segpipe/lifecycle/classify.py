@@ -19,13 +19,13 @@ from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
 from segpipe.db.engine import xact_lock
+from segpipe.defaults import DEFAULT_GRACE
 from segpipe.errors import InvalidInput
 from segpipe.lifecycle.schedule import ScheduleChange, apply_due_schedules, keys_to_refresh
 from segpipe.lifecycle.status import set_statuses
 from segpipe.lifecycle.usage import load_usage
 from segpipe.store.segments import SegmentRow
 
-DEFAULT_GRACE = timedelta(days=14)
 RESUME_ACTIONS = ("resumed", "activated")
 KEEP_ACTIVE_REASON = "keep_active: exempt from automatic inactivation"
 _s = t.segments
@@ -89,7 +89,7 @@ def classify(conn: Connection, as_of: datetime | None = None, grace: timedelta =
     when = _utc(as_of) if as_of is not None else conn.execute(sa.select(sa.func.now())).scalar_one()
     if when - datetime.min.replace(tzinfo=UTC) < grace:
         raise InvalidInput(f"{format_grace(grace)} before {_iso(when)} is before year 1", where="--grace")
-    before = dict(conn.execute(sa.select(_s.c.key, _s.c.status)).all())
+    before: dict[str, str] = {row.key: row.status for row in conn.execute(sa.select(_s.c.key, _s.c.status))}
     schedules = apply_due_schedules(conn, when)
     index = load_usage(conn, source="classify")
     resumed = _last_resumes(conn)

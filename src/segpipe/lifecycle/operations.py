@@ -17,27 +17,27 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from segpipe.apply.documents import SEGMENT_KEY_RE
 from segpipe.db import schema as t
 from segpipe.db.engine import try_xact_lock, xact_lock
 from segpipe.errors import GateRefused, InvalidInput, RefreshInProgress
 from segpipe.lifecycle.bulk import Outcome, run_per_key
 from segpipe.lifecycle.history import definition_of, record_definition, row_definition
-from segpipe.lifecycle.status import effective_time, log_event, set_statuses
+from segpipe.lifecycle.status import effective_time, set_statuses
 from segpipe.lifecycle.usage import KIND_NAMES, load_usage
 from segpipe.refresh.engine import RefreshRunResult, refresh
+from segpipe.rules.model import SEGMENT_KEY_RE
 from segpipe.store.memberships import dependencies_of
 from segpipe.store.segments import (
     SegmentRow,
     get_segment,
     insert_segment,
+    log_event,
     replace_segment_dependencies,
     require_segment,
     segment_keys_by_name,
 )
 
 _s = t.segments
-COPY_SUFFIX = " (copy)"
 
 
 def archive_segment(conn: Connection, key: str, actor: str | None = None) -> Outcome:

@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection
 from segpipe.db import schema as t
 from segpipe.db.engine import xact_lock
 from segpipe.errors import InvalidInput
-from segpipe.lifecycle.status import effective_time, log_event, set_statuses
-from segpipe.store.segments import require_segment
+from segpipe.lifecycle.status import effective_time, set_statuses
+from segpipe.store.segments import log_event, require_segment
 
 _s = t.segments
 ACTIVATE, DEACTIVATE = "activate", "deactivate"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -59,19 +58,3 @@ def effective_time(conn: Connection, segment_id: int, at: datetime | None = None
     when = sa.func.now() if at is None else sa.literal(at, t.TS)
     query = sa.select(sa.func.greatest(_s.c.status_changed_at, when)).where(_s.c.id == segment_id)
     return conn.execute(query).scalar_one()
-
-
-def log_event(
-    conn: Connection,
-    segment_id: int,
-    action: str,
-    *,
-    at: datetime | None = None,
-    actor: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Append to the segment's lifecycle log (segment_events)."""
-    values: dict[str, Any] = {"segment_id": segment_id, "action": action, "actor": actor, "detail": detail or {}}
-    if at is not None:
-        values["at"] = at
-    conn.execute(sa.insert(t.segment_events).values(**values))

@@ -77,7 +77,8 @@ def draw_trend(points: Sequence[TrendPoint], path: Path, title: str) -> Path:
 
     figure = Figure(figsize=(8, 3.5), dpi=100, layout="constrained")
     axes = figure.add_subplot()
-    axes.plot([p.at for p in points], [p.member_count for p in points], marker="o", markersize=3, linewidth=1.5)
+    times: Any = [p.at for p in points]  # matplotlib's stubs do not list datetimes; its date converter takes them
+    axes.plot(times, [p.member_count for p in points], marker="o", markersize=3, linewidth=1.5)
     axes.set_title(title)
     axes.set_ylabel("members")
     axes.set_ylim(bottom=0)
@@ -94,11 +95,3 @@ def draw_trend(points: Sequence[TrendPoint], path: Path, title: str) -> Path:
     figure.savefig(partial, format=fmt)
     partial.replace(path)
     return path
-
-
-def trend_markdown(key: str, points: Sequence[TrendPoint]) -> str:
-    """A Markdown table of the points (for Prefect artifacts), with the sparkline as its caption."""
-    lines = [f"**{key}** member count {sparkline([p.member_count for p in points])}", "", "| at | members | source |"]
-    lines.append("|---|---:|---|")
-    lines += [f"| {p.at.isoformat()} | {p.member_count:,} | {p.source} |" for p in points]
-    return "\n".join(lines)

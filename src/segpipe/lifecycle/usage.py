@@ -8,74 +8,29 @@ new live use) and `classify` share this one definition.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from segpipe.errors import InvalidInput, NotFound
+from segpipe.live_use import (
+    ATTACHABLE,
+    KIND_NAMES,
+    LIVE_STATUSES,
+    campaign_test_lists,
+    live_consumers,
+    live_segment_reasons,
+)
 from segpipe.store.objects import ConsumerRow, list_consumers
 from segpipe.store.segments import SegmentRow, dependency_keys, list_segments
 
-LIVE_STATUSES: dict[str, frozenset[str]] = {
-    "campaign": frozenset({"scheduled", "sending"}),
-    "journey": frozenset({"live"}),
-}
-ATTACHABLE = frozenset({"test_list", "message"})
-KIND_NAMES = {
-    "campaign": "campaign",
-    "journey": "journey",
-    "test_list": "test list",
-    "message": "message",
-    "report": "report",
-    "segment": "segment",
-}
+__all__ = ["ATTACHABLE", "KIND_NAMES", "LIVE_STATUSES", "live_consumers", "live_segment_reasons"]
+
 USE_KINDS = ("campaign", "journey", "test_list", "message", "report", "segment")
 REFERENCES = "references"
 """The role of a segment whose rules reference another segment."""
-
-
-def live_consumers(consumers: Iterable[ConsumerRow]) -> list[ConsumerRow]:
-    """The consumers whose segment uses are live: live campaigns and journeys, and the test lists and messages
-    attached to one (linked from either side: a test list's `campaign`, or a campaign's `test_lists`)."""
-    rows = list(consumers)
-    live_targets = {(c.kind, c.key) for c in rows if c.status in LIVE_STATUSES.get(c.kind, ())}
-    attached = {("test_list", k) for c in rows if (c.kind, c.key) in live_targets for k in _test_lists(c.spec)}
-    return [
-        c
-        for c in rows
-        if (c.kind, c.key) in live_targets
-        or (c.kind in ATTACHABLE and (c.links & live_targets or (c.kind, c.key) in attached))
-    ]
-
-
-def _test_lists(spec: dict[str, Any]) -> list[str]:
-    """The test lists a campaign's document attaches (`test_list`, `test_lists`)."""
-    return ([spec["test_list"]] if spec.get("test_list") else []) + list(spec.get("test_lists") or [])
-
-
-def live_segment_reasons(
-    consumers: Iterable[ConsumerRow],
-    graph: dict[str, set[str]],
-    prefer: Collection[tuple[str, str]] = (),
-    source: str = "apply",
-) -> dict[str, str]:
-    """Every segment in live use → why (`live use by campaign black-friday (apply)`).
-
-    The reason names a consumer of `prefer` (e.g. this apply run's objects) when one reaches the segment.
-    """
-    live = sorted(live_consumers(consumers), key=lambda c: ((c.kind, c.key) not in prefer, c.kind, c.key))
-    reasons: dict[str, str] = {}
-    for consumer in live:
-        reason = f"live use by {KIND_NAMES[consumer.kind]} {consumer.key}" + (f" ({source})" if source else "")
-        stack = [key for key, _role in consumer.segments]
-        while stack:
-            key = stack.pop()
-            if key not in reasons:
-                reasons[key] = reason
-                stack.extend(graph.get(key, ()))
-    return reasons
 
 
 @dataclass(frozen=True)
@@ -123,10 +78,10 @@ class UsageIndex:
     def dependencies(self, roots: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
         """The segments reached from `roots` ((segment key, role) pairs), transitively, nearest first."""
         found: dict[str, dict[str, Any]] = {}
-        frontier = [(key, role, None) for key, role in sorted(roots)]
+        frontier: list[tuple[str, str, str | None]] = [(key, role, None) for key, role in sorted(roots)]
         depth = 0
         while frontier:
-            following = []
+            following: list[tuple[str, str, str | None]] = []
             for key, role, via in frontier:
                 if key in found:
                     if via is None and role not in found[key]["role"].split(","):
@@ -203,4 +158,4 @@ def _named_by_campaigns(index: UsageIndex, consumer: ConsumerRow) -> set[tuple[s
     if consumer.kind != "test_list":
         return set()
     campaigns = (c for c in index.consumers.values() if c.kind == "campaign")
-    return {("campaign", c.key) for c in campaigns if consumer.key in _test_lists(c.spec)}
+    return {("campaign", c.key) for c in campaigns if consumer.key in campaign_test_lists(c.spec)}

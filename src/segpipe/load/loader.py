@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema
+from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.load import copy
 from segpipe.load.kinds import Kind, get_kind
 from segpipe.load.merge import MergeCounts, bump_data_version
@@ -75,14 +76,8 @@ def _staged_rows(source: Source, kind: Kind, rejects: Rejects, tally: _Tally) ->
         rejects.add(number, error, record)
 
 
-def _tune(conn: Connection) -> None:
-    """Sorts and hashes of a large merge stay in memory; JIT costs more than it saves on these statements."""
-    conn.execute(sa.text("SET LOCAL work_mem = '256MB'"))
-    conn.execute(sa.text("SET LOCAL jit = off"))
-
-
 def _stage_and_merge(conn: Connection, kind: Kind, source: Source, rejects: Rejects, tally: _Tally) -> MergeCounts:
-    _tune(conn)
+    set_local(conn, BULK_SETTINGS)
     copy.create_temp(conn, kind.stage)
     staged = copy.copy_rows(conn, kind.stage, _staged_rows(source, kind, rejects, tally))
     tally.lap("stage")

@@ -42,8 +42,11 @@ class QualityReport:
     def result(self, name: str) -> CheckResult:
         return next(c for c in self.checks if c.name == name)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {"success": self.success, "engine": self.engine, "checks": [asdict(c) for c in self.checks]}
+
+    to_dict = to_json
+    """The old name, still called by segpipe.deletion (the deletion lane renames its calls; then this goes)."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QualityReport:
@@ -62,4 +65,4 @@ def raise_for_failure(report: QualityReport, subject: str, gate: str = "quality"
     if report.success:
         return
     failures = "; ".join(describe_failure(c) for c in report.failed)
-    raise GateRefused(gate, f"{subject}: data-quality gate refused: {failures}", details=report.to_dict())
+    raise GateRefused(gate, f"{subject}: data-quality gate refused: {failures}", details=report.to_json())

@@ -89,11 +89,11 @@ def _validate_group(context: Any, datasource: Any, name: str, sql: str, checks: 
     suite = context.suites.add(build_suite(name, checks))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     outcome = definition.run(result_format="BASIC")
-    return {(r.expectation_config.meta or {}).get(CHECK_META_KEY): r for r in outcome.results}
+    return {str((r.expectation_config.meta or {}).get(CHECK_META_KEY)): r for r in outcome.results}
 
 
 def _check_result(check: Check, result: Any) -> CheckResult:
-    common = {"name": check.name, "description": check.description, "blocking": check.blocking}
+    common: dict[str, Any] = {"name": check.name, "description": check.description, "blocking": check.blocking}
     expected = check.expectation_text()
     if result is None:
         return CheckResult(**common, success=False, expected=expected, error="no result from Great Expectations")

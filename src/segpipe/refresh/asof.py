@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from segpipe.refresh.point import stored_rules
+from segpipe.refresh.profile_check import stored_rules
 
 
 def as_of_resolver(conn: Connection, as_of: datetime) -> Callable[[str], sa.Select[Any]]:

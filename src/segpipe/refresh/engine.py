@@ -7,8 +7,9 @@ segment, wave by wave (segments of one wave are independent) → `finish_run`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -19,7 +20,7 @@ from segpipe.progress import NullProgress, Progress
 from segpipe.refresh import feature_tables, guard, shared
 from segpipe.refresh import graph as g
 from segpipe.refresh.locks import refresh_in_progress
-from segpipe.refresh.membership import MembersQuery, SegmentRefreshResult, compile_segment, refresh_segment
+from segpipe.refresh.membership import SegmentRefreshResult, refresh_segment
 from segpipe.refresh.stale import DependencyState, stale_reason
 from segpipe.rules import RuleNode, parse_rules
 from segpipe.store import runs
@@ -89,6 +90,16 @@ class RefreshRunResult:
     def held(self) -> list[SegmentRefreshResult]:
         """Segments the count gate held (`guard`): stored members unchanged."""
         return [s for s in self.segments if s.status == "held"]
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as JSON-ready data: `run_id`, `as_of`, `rewind` and one object per segment (the engine's fields)."""
+        segments = [asdict(s) for s in self.segments]
+        return {"run_id": self.run_id, "as_of": self.as_of.isoformat(), "rewind": self.rewind, "segments": segments}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RefreshRunResult:
+        segments = [SegmentRefreshResult(**s) for s in data["segments"]]
+        return cls(data["run_id"], datetime.fromisoformat(data["as_of"]), segments, bool(data.get("rewind")))
 
     def held_message(self) -> str:
         """`refresh held: KEY would remove …` for each held segment, joined by `; `."""
@@ -251,7 +262,6 @@ def refresh(
     trigger: str = "manual",
     force: bool = False,
     progress: Progress | None = None,
-    members_query: MembersQuery = compile_segment,
     accept_drop: bool = False,
     rewind: bool = False,
 ) -> RefreshRunResult:
@@ -273,9 +283,7 @@ def refresh(
         for planned in plan.segments:
             progress.advance(0, planned.key)
             accept = accept_drop and planned.requested
-            refresh_segment(
-                engine, run_id, planned.key, plan.as_of, force=force, members_query=members_query, accept_drop=accept
-            )
+            refresh_segment(engine, run_id, planned.key, plan.as_of, force=force, accept_drop=accept)
             progress.advance(1)
     finally:
         progress.finish()

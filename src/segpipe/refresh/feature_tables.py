@@ -29,11 +29,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.elements import ClauseElement
 
 from segpipe.db import schema as t
+from segpipe.db.ddl import CreateTableAs
 from segpipe.db.engine import set_local
 from segpipe.errors import is_transient
 from segpipe.refresh.locks import session_lock
@@ -47,7 +45,7 @@ ABANDONED_AFTER = timedelta(days=1)
 # Sort-based grouping: a hash of ~1M profiles × dozens of numeric aggregate states outgrows work_mem and spills.
 BUILD_SETTINGS = {"work_mem": "256MB", "jit": "off", "enable_hashagg": "off"}
 
-_SCHEMA = t.metadata.schema
+_SCHEMA = str(t.metadata.schema)
 _PREFIX = "run_features_"
 _OUR_NAME = re.compile(r"run_features_(\d+)(?:_\d+_\d+)?")
 _log = logging.getLogger(__name__)
@@ -131,7 +129,7 @@ def _build_group(conn: Connection, run_id: int, grp: int, as_of: datetime) -> No
         features = [EventFeature.from_key(row.feature) for row in rows]
         set_local(conn, BUILD_SETTINGS)
         built = feature_table(run_id, grp, version, [])
-        conn.execute(CreateUnloggedTableAs(built, shared_scan(features, as_of)))
+        conn.execute(CreateTableAs(built, shared_scan(features, as_of), "unlogged"))
         conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(built)}"))
         conn.execute(sa.update(table).where(table.c.grp == grp).values(version=version, builds=rows[0].builds + 1))
         conn.commit()
@@ -203,19 +201,3 @@ def _drop(conn: Connection, names: Iterable[str]) -> None:
     for name in sorted(names):
         assert _OUR_NAME.fullmatch(name)
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {preparer.quote_schema(_SCHEMA)}.{preparer.quote(name)}"))
-
-
-class CreateUnloggedTableAs(Executable, ClauseElement):
-    """`CREATE UNLOGGED TABLE name AS <select>`, with the select's bound parameters kept."""
-
-    inherit_cache = False
-
-    def __init__(self, table: sa.Table, select: sa.SelectBase) -> None:
-        self.table = table
-        self.select = select
-
-
-@compiles(CreateUnloggedTableAs)
-def _compile_create_unlogged_table_as(element: CreateUnloggedTableAs, compiler: Any, **kw: Any) -> str:
-    name = compiler.preparer.format_table(element.table)
-    return f"CREATE UNLOGGED TABLE {name} AS {compiler.process(element.select, **kw)}"

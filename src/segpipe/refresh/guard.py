@@ -30,13 +30,12 @@ from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
 from segpipe.errors import GateRefused
-from segpipe.lifecycle.status import log_event
-from segpipe.lifecycle.usage import live_segment_reasons
+from segpipe.live_use import live_segment_reasons
 from segpipe.refresh import graph as g
 from segpipe.store import runs
 from segpipe.store.memberships import new_members
 from segpipe.store.objects import list_consumers
-from segpipe.store.segments import dependency_keys
+from segpipe.store.segments import dependency_keys, log_event
 
 DEFAULT_MAX_DROP = 0.5
 """The share of a live segment's members a refresh may remove without `--accept-drop`."""

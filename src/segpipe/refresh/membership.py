@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from segpipe.db.driver_errors import describe_driver_error
 from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.errors import InvalidInput, SegpipeError, is_transient
 from segpipe.refresh import feature_tables
@@ -24,8 +25,6 @@ from segpipe.store import memberships, runs
 from segpipe.store.segments import SegmentRow, get_segment, require_segment
 
 Resolver = Callable[[str], sa.Select[Any]]
-MembersQuery = Callable[[SegmentRow, datetime, Resolver], sa.Select[Any]]
-"""(segment, as_of, resolve_segment) → a select of one column, `profile_id`: the segment's members."""
 
 # Per-transaction planner settings for the member computation (see BENCHMARKS.md, "Refresh").
 
@@ -48,8 +47,8 @@ def compile_segment(
     resolve_segment: Resolver,
     shared: Mapping[EventFeature, sa.Column[Any]] | None = None,
 ) -> sa.Select[Any]:
-    """The rules compiler's member query for a stored segment (the default MembersQuery); `shared`: event
-    features read from the run's shared scans (`feature_tables.shared_columns`)."""
+    """The rules compiler's member query for a stored segment: a select of one column, `profile_id`; `shared`:
+    event features read from the run's shared scans (`feature_tables.shared_columns`)."""
     from segpipe.rules import compile_members, parse_rules
 
     return compile_members(parse_rules(segment.rules), as_of, resolve_segment, mode="set", shared=shared)
@@ -62,7 +61,6 @@ def refresh_segment(
     as_of: datetime,
     *,
     force: bool = False,
-    members_query: MembersQuery = compile_segment,
     raise_transient: bool = False,
     accept_drop: bool = False,
 ) -> SegmentRefreshResult:
@@ -81,7 +79,7 @@ def refresh_segment(
             if blocked is not None:
                 return blocked
             try:
-                return _evaluate(conn, run_id, key, as_of, refresh_id, force, members_query, accept_drop)
+                return _evaluate(conn, run_id, key, as_of, refresh_id, force, accept_drop)
             except Exception as exc:
                 result = _record_failure(engine, conn, key, refresh_id, exc)
                 if raise_transient and is_transient(exc):
@@ -131,27 +129,28 @@ def _evaluate(
     as_of: datetime,
     refresh_id: int,
     force: bool,
-    members_query: MembersQuery,
     accept_drop: bool = False,
 ) -> SegmentRefreshResult:
     """Inside one REPEATABLE READ transaction: decide staleness, compute, write the diff, record; commit.
 
     Before it, the run's shared scans this segment reads are built (see `feature_tables`)."""
-    shared = _shared_features(conn, run_id, key, as_of, force) if members_query is compile_segment else set()
+    shared = _shared_features(conn, run_id, key, as_of, force)
     version = runs.data_version(conn)
     segment = require_segment(conn, key)
     reason = _stale_reason(conn, segment, as_of, version, force)
     if reason is None:
-        fields = {"member_count": segment.member_count, "added": 0, "removed": 0, "reason": "up to date"}
+        fields: dict[str, Any] = {
+            "member_count": segment.member_count,
+            "added": 0,
+            "removed": 0,
+            "reason": "up to date",
+        }
         duration = runs.record_outcome(conn, refresh_id, "succeeded", **fields)
         conn.commit()
         return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
     set_local(conn, BULK_SETTINGS)
-    if shared:
-        columns = feature_tables.shared_columns(conn, run_id, shared, version)
-        query = compile_segment(segment, as_of, members_resolver(conn), columns)
-    else:
-        query = members_query(segment, as_of, members_resolver(conn))
+    columns = feature_tables.shared_columns(conn, run_id, shared, version) if shared else None
+    query = compile_segment(segment, as_of, members_resolver(conn), columns)
     try:
         fields, duration = store_members(conn, segment.id, query, as_of, version, refresh_id, reason, accept_drop)
     except RefreshHeld as held:
@@ -170,7 +169,7 @@ def store_members(
     refresh_id: int,
     reason: str,
     accept_drop: bool = False,
-) -> tuple[dict[str, Any], int]:
+) -> tuple[dict[str, Any], float | None]:
     """Compute the members and write the difference to the stored ones (all of them when there are none yet),
     record the refresh as succeeded, in the caller's transaction; returns the recorded fields and the duration
     in ms.
@@ -189,7 +188,7 @@ def store_members(
         removed = 0
     gate.record_written(conn)
     memberships.record_refreshed(conn, segment_id, count, as_of, version)
-    fields = {"member_count": count, "added": added, "removed": removed, "reason": reason}
+    fields: dict[str, Any] = {"member_count": count, "added": added, "removed": removed, "reason": reason}
     return fields, runs.record_outcome(conn, refresh_id, "succeeded", **fields)
 
 
@@ -247,5 +246,4 @@ def describe_error(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
         exc = exc.orig
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return describe_driver_error(exc)

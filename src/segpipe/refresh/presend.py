@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema as t
 from segpipe.db.engine import BULK_SETTINGS, set_local
+from segpipe.defaults import DEFAULT_MAX_CHANGE
 from segpipe.errors import GateRefused, InvalidInput, NotFound, SegpipeError
 from segpipe.progress import Progress
 from segpipe.quality import Check, ColumnUnique, NoRows, QualityReport, RowCount, run_checks, warm_up
@@ -44,7 +45,6 @@ from segpipe.store import memberships
 from segpipe.store.objects import list_consumers
 from segpipe.store.segments import get_segment
 
-DEFAULT_MAX_CHANGE = 0.5
 REFUSED_STATUSES = ("sent", "cancelled")
 """A snapshot of a campaign that was sent or cancelled could only be used to send it again: refused (exit 3)."""
 
@@ -292,11 +292,11 @@ def finish_snapshot(engine: Engine, snapshot: Snapshot, report: QualityReport) -
         conn.execute(
             sa.update(_snap)
             .where(_snap.c.id == snapshot.id)
-            .values(status=status, checks=report.to_dict(), reason=reason, finished_at=sa.func.clock_timestamp())
+            .values(status=status, checks=report.to_json(), reason=reason, finished_at=sa.func.clock_timestamp())
         )
         run_id = conn.execute(sa.select(_snap.c.refresh_run_id).where(_snap.c.id == snapshot.id)).scalar()
     if reason is not None:
-        details = {"snapshot_id": snapshot.id, "count": snapshot.member_count, "report": report.to_dict()}
+        details = {"snapshot_id": snapshot.id, "count": snapshot.member_count, "report": report.to_json()}
         message = f"campaign '{snapshot.campaign_key}': audience snapshot {snapshot.id} refused by the quality gate"
         raise GateRefused("quality", f"{message}: {reason}", details=details)
     return PresendResult(
@@ -308,7 +308,7 @@ def finish_snapshot(engine: Engine, snapshot: Snapshot, report: QualityReport) -
         snapshot.previous_id,
         snapshot.previous_count,
         run_id,
-        report.to_dict(),
+        report.to_json(),
     )
 
 
@@ -335,14 +335,3 @@ def presend(
         require_refreshed(campaign, run)
         snapshot = write_snapshot(engine, campaign, run.as_of, refresh_run_id=run.run_id)
     return finish_snapshot(engine, snapshot, check_snapshot(engine, snapshot, allow_empty, max_change))
-
-
-def snapshot_members_query(snapshot_id: int) -> sa.Select[Any]:
-    """A ready snapshot's members with their external ids (what a sender reads)."""
-    p = t.profiles
-    return (
-        sa.select(p.c.external_id, p.c.email)
-        .join(_members, _members.c.profile_id == p.c.id)
-        .where(_members.c.snapshot_id == snapshot_id)
-        .order_by(p.c.id)
-    )

@@ -24,7 +24,7 @@ from segpipe.rules.operators import Bool, JsonKey, Operand, TextColumn, TimeColu
 from segpipe.rules.passes import optimize
 from segpipe.rules.sources import CorrelatedSource, FeatureSource, JoinedSource, SharedSource
 
-Resolved = sa.Selectable | RuleNode
+Resolved = sa.SelectBase | sa.FromClause | RuleNode
 Resolver = Callable[[str], Resolved]
 """resolve_segment(key): the referenced segment's members (a select of one column, `profile_id`, distinct) or its
 rule tree, which is then inlined."""

@@ -24,8 +24,6 @@ from segpipe.rules.model import Duration, Event, Where
 from segpipe.rules.operators import Bool, Expr, JsonKey, Operand, bind, compare, window_start
 from segpipe.rules.parse import parse_rules
 
-_AGGREGATES = {"count": sa.func.count, "sum": sa.func.sum, "avg": sa.func.avg, "min": sa.func.min, "max": sa.func.max}
-
 
 @dataclass(frozen=True, eq=False)
 class EventFeature:
@@ -91,10 +89,11 @@ class EventFeature:
         """The aggregate over the event rows in scope (optionally `FILTER (WHERE only)`); NULL over no rows
         except for count. sum/avg/min/max read only events whose property is a jsonb number (`number`: that
         value computed elsewhere)."""
+        call: sa.FunctionElement[Any]
         if self.aggregate == "count":
             call = sa.func.count()
         else:
-            call = _AGGREGATES[self.aggregate](number if number is not None else self.number())
+            call = getattr(sa.func, self.aggregate)(number if number is not None else self.number())
         return call.filter(only) if only is not None else call
 
     def number(self) -> Expr:

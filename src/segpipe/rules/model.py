@@ -8,6 +8,7 @@ sees an ill-typed tree. `parse.py` turns pydantic's errors into `InvalidInput` w
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, Union
 
@@ -27,7 +28,9 @@ from segpipe.timeutil import parse_timestamp
 
 KINDS = ("all", "any", "not", "attribute", "event", "subscription", "segment")
 TAG_PREFIX = "node:"
-SEGMENT_KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SEGMENT_KEY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+"""A segment key (contract §3); the one definition, used by rules, apply and the lifecycle."""
+SEGMENT_KEY_PATTERN = rf"^{SEGMENT_KEY_RE.pattern}$"
 
 AttributeOp = Literal[
     "eq", "neq", "gt", "gte", "lt", "lte", "between", "in", "not_in", "contains", "starts_with", "ends_with",
@@ -38,7 +41,6 @@ Aggregate = Literal["count", "sum", "avg", "min", "max"]
 Channel = Literal["email", "sms", "push"]
 SubscriptionStatus = Literal["subscribed", "unsubscribed"]
 
-ORDER_OPS = frozenset({"gt", "gte", "lt", "lte"})
 LIST_OPS = frozenset({"in", "not_in"})
 TEXT_OPS = frozenset({"contains", "starts_with", "ends_with"})
 PRESENCE_OPS = frozenset({"exists", "not_exists"})

@@ -35,7 +35,7 @@ class FeatureSource(Protocol):
     def subscription_status(self, channel: str) -> Expr:
         """The latest status on `channel` as of `as_of`; NULL when there is no record."""
 
-    def segment_member(self, key: str, members: sa.Selectable) -> Bool:
+    def segment_member(self, key: str, members: sa.SelectBase | sa.FromClause) -> Bool:
         """Whether the current profile is among `members` (one column `profile_id`, distinct); never NULL."""
 
     def from_clause(self) -> sa.FromClause:
@@ -81,7 +81,7 @@ class JoinedSource:
             self._subscriptions[channel] = latest.c.status
         return self._subscriptions[channel]
 
-    def segment_member(self, key: str, members: sa.Selectable) -> Bool:
+    def segment_member(self, key: str, members: sa.SelectBase | sa.FromClause) -> Bool:
         if key not in self._segments:
             name = f"seg{len(self._joins)}"
             joined = members.subquery(name) if isinstance(members, sa.SelectBase) else members.alias(name)
@@ -126,7 +126,7 @@ class CorrelatedSource:
     def subscription_status(self, channel: str) -> Expr:
         return latest_status(channel, self._as_of, _profile_id)
 
-    def segment_member(self, key: str, members: sa.Selectable) -> Bool:
+    def segment_member(self, key: str, members: sa.SelectBase | sa.FromClause) -> Bool:
         sub = members.subquery() if isinstance(members, sa.SelectBase) else members.alias()
         return sa.exists().where(sub.c.profile_id == _profile_id)
 

@@ -8,32 +8,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.elements import ClauseElement
 
 from segpipe.db import schema as t
+from segpipe.db.ddl import CreateTableAs
 
 # The freshly computed member set of the segment being refreshed: a temporary table, dropped at commit.
 new_members = sa.Table("segpipe_new_members", sa.MetaData(), sa.Column("profile_id", sa.BigInteger))
 
 _members = t.memberships
-
-
-class CreateTempTableAs(Executable, ClauseElement):
-    """`CREATE TEMP TABLE name ON COMMIT DROP AS <select>`, with the select's bound parameters kept."""
-
-    inherit_cache = False
-
-    def __init__(self, table: sa.Table, select: sa.SelectBase) -> None:
-        self.table = table
-        self.select = select
-
-
-@compiles(CreateTempTableAs)
-def _compile_create_temp_table_as(element: CreateTempTableAs, compiler: Any, **kw: Any) -> str:
-    name = compiler.preparer.format_table(element.table)
-    return f"CREATE TEMP TABLE {name} ON COMMIT DROP AS {compiler.process(element.select, **kw)}"
 
 
 def members_of(segment_id: int) -> sa.Select[Any]:
@@ -44,7 +26,7 @@ def members_of(segment_id: int) -> sa.Select[Any]:
 def stage_new_members(conn: Connection, select: sa.SelectBase) -> int:
     """Materialize `select` (one column of profile ids) as the temp table `new_members`, analyzed; returns its size."""
     inner = select.subquery("computed")
-    conn.execute(CreateTempTableAs(new_members, sa.select(next(iter(inner.c)).label("profile_id"))))
+    conn.execute(CreateTableAs(new_members, sa.select(next(iter(inner.c)).label("profile_id")), "temp"))
     conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(new_members)}"))
     return int(conn.execute(sa.select(sa.func.count()).select_from(new_members)).scalar_one())
 

@@ -39,7 +39,12 @@ def list_consumers(conn: Connection, keys: Collection[str] | None = None) -> lis
     links = _links(conn, wanted)
     return [
         ConsumerRow(
-            *row,
+            row.kind,
+            row.key,
+            row.name,
+            row.status,
+            row.channel,
+            row.spec,
             segments=frozenset(segments.get((row.kind, row.key), ())),
             links=frozenset(links.get((row.kind, row.key), ())),
         )

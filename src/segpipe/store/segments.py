@@ -155,3 +155,19 @@ def record_live_use(conn: Connection, reasons: dict[str, str]) -> list[str]:
     select = sa.select(changed.c.id, sa.literal("inactive"), sa.literal("active"), changed.c.status_reason)
     conn.execute(sa.insert(changes).from_select(["segment_id", "old_status", "new_status", "reason"], select))
     return activated
+
+
+def log_event(
+    conn: Connection,
+    segment_id: int,
+    action: str,
+    *,
+    at: datetime | None = None,
+    actor: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append to the segment's lifecycle log (segment_events)."""
+    values: dict[str, Any] = {"segment_id": segment_id, "action": action, "actor": actor, "detail": detail or {}}
+    if at is not None:
+        values["at"] = at
+    conn.execute(sa.insert(t.segment_events).values(**values))

@@ -1,4 +1,4 @@
-"""Point evaluation: `refresh.point.is_member`, `segpipe.is_member` and `segpipe segment check`."""
+"""Point evaluation: `refresh.profile_check.is_member`, `segpipe.is_member` and `segpipe segment check`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 import segpipe
 from segpipe.errors import NotFound
-from segpipe.refresh.point import is_member
+from segpipe.refresh.profile_check import is_member
 from tests.rules.conftest import AS_OF, insert_events, insert_profiles, reset
 
 SEGMENTS = {

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from segpipe.config import Settings
 from segpipe.db.engine import get_engine
-from segpipe.refresh import point
+from segpipe.refresh import profile_check
 
 
 def is_member(
@@ -19,4 +19,4 @@ def is_member(
     """
     engine = get_engine(settings or Settings.from_env())
     with engine.connect() as conn:
-        return point.is_member(conn, external_id, segment_key, as_of)
+        return profile_check.is_member(conn, external_id, segment_key, as_of)
