@@ -89,6 +89,8 @@ def handle_errors(as_json: bool = False) -> Iterator[None]:
     except typer.Exit:
         raise
     except SegpipeError as exc:
+        if _sqlstate(exc) == "42501":  # a classified driver error (DbError): still Postgres refusing the role
+            _permission_denied(exc, as_json)
         extra: dict[str, Any] = {}
         if isinstance(exc, GateRefused):
             extra["gate"] = exc.gate
@@ -98,12 +100,17 @@ def handle_errors(as_json: bool = False) -> Iterator[None]:
     except KeyboardInterrupt:
         fail("interrupted", 1, as_json)
     except Exception as exc:
-        if _sqlstate(exc) == "42501":  # Postgres refused the session's role (docs/security.md): a permission gate
-            orig = getattr(exc, "orig", exc)
-            fail(f"permission denied by Postgres: {str(orig).splitlines()[0]}", 3, as_json, {"gate": "permission"})
+        if _sqlstate(exc) == "42501":
+            _permission_denied(exc, as_json)
         if os.environ.get("SEGPIPE_DEBUG"):
             raise
         fail(f"{type(exc).__name__}: {exc}", 1, as_json)
+
+
+def _permission_denied(exc: BaseException, as_json: bool) -> None:
+    """Postgres refused the session's role (SQLSTATE 42501, docs/security.md): a permission gate, exit 3."""
+    orig = getattr(exc, "orig", exc)
+    fail(f"permission denied by Postgres: {str(orig).splitlines()[0]}", 3, as_json, {"gate": "permission"})
 
 
 def _sqlstate(exc: BaseException) -> str | None:
