@@ -72,6 +72,7 @@ def _claim_event_ids(firsts: sa.CTE) -> tuple[sa.CTE, sa.CTE, sa.CTE]:
         event_ids.update()
         .where(
             event_ids.c.event_id == lookup.c.event_id,
+            lookup.c.old_owner.is_not(None),  # filters the CTE scan: no index probe per new id
             event_ids.c.profile_id == lookup.c.old_owner,
             lookup.c.alive.is_(None),
         )
