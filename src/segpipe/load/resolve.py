@@ -111,9 +111,9 @@ def retry_deadlocks(conn: Connection, step: Callable[[], T], *, attempts: int = 
         try:
             result = step()
         except sa.exc.DBAPIError as exc:
-            savepoint.rollback()
             if not _is_deadlock(exc) or attempt == attempts:
-                raise
+                raise  # the load's transaction rolls back as a whole
+            savepoint.rollback()
             time.sleep(random.uniform(0.05, 0.2) * attempt)
             continue
         savepoint.commit()
