@@ -94,6 +94,10 @@ def test_accept_drop_publishes_the_held_refresh(sp: Driver) -> None:
     assert (published[key]["member_count"], published[key]["removed"]) == (1, 9)
     assert stored(sp, key) == {sp.k("p9")}
     assert sp.show(key)["member_count"] == 1
+    actions = [e["action"] for e in sp.show(key)["events"]]
+    assert actions.count("held") == 1 and actions.count("drop_accepted") == 1
+    accepted = next(e for e in sp.show(key)["events"] if e["action"] == "drop_accepted")
+    assert accepted["actor"] == "root"  # the session's database role
     dependent = {r["key"]: r for r in sp.ok("refresh", sp.k("fan"), "--as-of", LATER)}
     assert dependent[sp.k("fan")]["status"] == "succeeded" and dependent[sp.k("fan")]["member_count"] == 1
 
@@ -139,6 +143,17 @@ def test_a_guard_outside_0_to_1_is_refused_by_apply(sp: Driver, bad: Any) -> Non
     line = sp.apply_fails(2, seg(sp.k("g"), guard={"max_drop": bad}))
     assert "max_drop" in line, line
     assert not sp.exists(sp.k("g"))
+
+
+def test_accept_drop_is_for_named_segments_not_all(sp: Driver) -> None:
+    key = gold(sp)
+    tiers(sp, "gold", names(10))
+    sp.ok("refresh", key, "--as-of", AS_OF)
+    tiers(sp, "silver", names(9))
+    assert sp.fails(2, "refresh", "--all", "--accept-drop", "--as-of", LATER)
+    held = sp.run("refresh", "--all", "--as-of", LATER, "--json")
+    assert held.exit_code == 3 and refresh_rows(held)[key]["status"] == "held"
+    assert len(stored(sp, key)) == 10
 
 
 def test_presend_and_members_of_a_held_segment_are_refused(sp: Driver) -> None:

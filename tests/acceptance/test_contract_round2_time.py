@@ -82,6 +82,12 @@ def test_rewind_replaces_live_membership_by_the_earlier_one(sp: Driver) -> None:
     rows = {r["key"]: r for r in sp.ok("refresh", buyers, "--as-of", EARLY, "--rewind")}
     assert rows[buyers]["status"] == "succeeded" and rows[buyers]["member_count"] == 1
     assert stored(sp, buyers) == {sp.k("a")}
+    # the rewind is recorded in the run and its events say so
+    runs = sp.ok("segment", "history", buyers)["refreshes"]
+    assert runs[0]["as_of"].startswith("2026-03-02") and runs[0]["rewind"] is True
+    assert runs[1]["rewind"] is False
+    rewound = [e for e in sp.show(buyers)["events"] if e["action"] == "rewound"]
+    assert len(rewound) == 1 and "2026-03-11" in json.dumps(rewound[0]["detail"])
     # and forward again without any flag
     assert sp.ok("refresh", buyers, "--as-of", LATE)[0]["status"] == "succeeded"
     assert stored(sp, buyers) == {sp.k("b")}
