@@ -88,6 +88,15 @@ def test_explain_names_the_deciding_value(sp: Driver) -> None:
     assert "430" in out.stdout and "500" in out.stdout  # sum(amount) = 430, needs ≥ 500
 
 
+def test_explain_shows_referenced_segments_and_the_subscription_record(sp: Driver) -> None:
+    big, loyal = shop(sp)
+    out = sp.run("segment", "explain", loyal, sp.k("a"), "--as-of", AS_OF)
+    assert out.exit_code == 0, out.output
+    assert big in out.stdout  # the referenced segment, explained by its own rules
+    assert "unsubscribed" in out.stdout and "2026-03-01" in out.stdout  # the record used
+    assert "not a member" in out.stdout
+
+
 def test_explain_as_of_follows_time_and_stores_nothing(sp: Driver) -> None:
     big, loyal = shop(sp)
     before = (stored(sp, big), stored(sp, loyal), sp.show(big)["last_refreshed_at"])
