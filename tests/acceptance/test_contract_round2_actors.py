@@ -216,3 +216,21 @@ def test_deletion_needs_both_profiles_permissions_even_for_an_admin(sp: Driver, 
     assert {"job_id", "status", "matched", "deleted_profiles"} <= set(preview)
     assert preview["matched"] == 1 and preview["deleted_profiles"] == 0
     sp.ok("revoke", name, "profiles:view", "profiles:edit")
+
+
+def test_a_login_role_in_no_group_is_refused_with_exit_3(sp: Driver, db_url: str) -> None:
+    name = f"acc_nogroup_{uuid.uuid4().hex[:8]}"
+    root = _autocommit(db_url)
+    with root.connect() as conn:
+        conn.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN')
+    try:
+        who = As(sp, db_url, name)
+        for args in [("segment", "list"), ("permissions",), ("load", "profiles", sp.file("n.jsonl", "{}\n"))]:
+            line, data = who.refused(*args)
+            assert name in line and "segpipe_reader" in line, line
+            assert data["gate"] == "permission"
+    finally:
+        with root.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+            conn.exec_driver_sql(f'DROP ROLE "{name}"')
+        root.dispose()
