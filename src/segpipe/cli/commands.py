@@ -19,6 +19,7 @@ MODULES: tuple[str, ...] = (
     "deletion",
     "presend",
     "serve",
+    "catalog",
     "quickstart",
 )
 
