@@ -45,8 +45,9 @@ def run_catalog(settings: Settings, host: str, port: int, options: CatalogOption
     server.run()
 
 
-def start_catalog_thread(settings: Settings, host: str, port: int, options: CatalogOptions) -> threading.Thread:
-    """Serve the catalog in a daemon thread (it ends with the process); returns once it accepts connections."""
+def start_catalog_thread(settings: Settings, host: str, port: int, options: CatalogOptions) -> uvicorn.Server:
+    """Serve the catalog in a daemon thread (it ends with the process, or when the returned server's
+    `should_exit` is set); returns once it accepts connections."""
     server = _server(settings, host, port, options)
     thread = threading.Thread(target=server.run, name="segpipe-catalog", daemon=True)
     thread.start()
@@ -55,4 +56,4 @@ def start_catalog_thread(settings: Settings, host: str, port: int, options: Cata
         if not thread.is_alive() or time.monotonic() > deadline:
             raise InvalidInput(f"the catalog did not start on {host}:{port} (port in use?)", "--catalog-port")
         time.sleep(0.05)
-    return thread
+    return server
