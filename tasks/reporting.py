@@ -4,6 +4,8 @@ Plain functions called from flows (not tasks): they only talk to the Prefect API
 `segpipe.segment.refreshed` (succeeded), `segpipe.segment.refresh-failed`, `segpipe.segment.refresh-skipped`,
 `segpipe.segment.refresh-cancelled`, each with the segment (`segpipe.segment.<key>`) as resource; and
 `segpipe.audience.snapshot-ready` with the campaign (`segpipe.campaign.<key>`) as resource.
+
+With SEGPIPE_CATALOG_URL set, artifacts link each segment (and campaign) to its page in the segment catalog.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -23,6 +26,7 @@ from prefect.artifacts import (
 )
 from prefect.events import emit_event
 
+from segpipe.config import Settings
 from segpipe.quality import QualityReport
 from segpipe.refresh.engine import RefreshRunResult, SegmentRefreshResult
 from segpipe.refresh.presend import PresendResult
@@ -34,6 +38,15 @@ SEGMENT_EVENTS = {
     "cancelled": "segpipe.segment.refresh-cancelled",
 }
 SNAPSHOT_READY = "segpipe.audience.snapshot-ready"
+
+
+def catalog_link(kind: str, key: str | None = None) -> str | None:
+    """The catalog page of a segment or campaign (`kind` segments|campaigns), or of the index (no key); None
+    when no catalog URL is configured."""
+    base = Settings.from_env().catalog_url
+    if not base:
+        return None
+    return f"{base}/{kind}" + ("" if key is None else f"/{quote(key, safe='')}")
 
 
 def artifact_key(*parts: object) -> str:
@@ -84,6 +97,8 @@ def segment_event(result: SegmentRefreshResult, run_id: int, as_of: datetime, tr
 
 
 def refresh_rows(segments: Iterable[SegmentRefreshResult]) -> list[dict[str, Any]]:
+    """One row per segment; with a catalog configured, a `catalog` column holds the segment's page."""
+    linked = catalog_link("segments") is not None
     return [
         {
             "key": s.key,
@@ -93,9 +108,15 @@ def refresh_rows(segments: Iterable[SegmentRefreshResult]) -> list[dict[str, Any
             "removed": s.removed,
             "duration_s": None if s.duration_ms is None else round(s.duration_ms / 1000, 3),
             "note": s.error or s.reason or "",
+            **({"catalog": catalog_link("segments", s.key)} if linked else {}),
         }
         for s in segments
     ]
+
+
+def _segment_ref(key: str) -> str:
+    link = catalog_link("segments", key)
+    return f"[`{key}`]({link})" if link else f"`{key}`"
 
 
 def refresh_summary(result: RefreshRunResult, title: str) -> str:
@@ -109,7 +130,10 @@ def refresh_summary(result: RefreshRunResult, title: str) -> str:
     ]
     failed = [s for s in result.segments if s.status == "failed"]
     if failed:
-        lines += ["", "## Failed", ""] + [f"- `{s.key}`: {s.error}" for s in failed]
+        lines += ["", "## Failed", ""] + [f"- {_segment_ref(s.key)}: {s.error}" for s in failed]
+    index = catalog_link("segments")
+    if index:
+        lines += ["", f"Segment pages: [the catalog]({index}) (each segment's page is in the table)."]
     return "\n".join(lines) + "\n"
 
 
@@ -149,6 +173,9 @@ def publish_presend(result: PresendResult) -> None:
         " profiles).\n\nRead it: `SELECT profile_id FROM segpipe.snapshot_members WHERE snapshot_id = "
         f"{result.snapshot_id}`\n"
     )
+    page = catalog_link("campaigns", result.campaign)
+    if page:
+        markdown += f"\nThe campaign in the catalog: [{result.campaign}]({page})\n"
     create_markdown_artifact(markdown, key=artifact_key("presend", result.campaign), description="pre-send snapshot")
     campaign = {"prefect.resource.id": f"segpipe.campaign.{result.campaign}", "prefect.resource.name": result.campaign}
     snapshot = {"prefect.resource.id": f"segpipe.snapshot.{result.snapshot_id}", "prefect.resource.role": "snapshot"}
