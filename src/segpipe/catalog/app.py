@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from segpipe.catalog import campaigns, details, index
 from segpipe.catalog.options import CatalogOptions
+from segpipe.catalog.usage_cache import UsageCache
 from segpipe.errors import InvalidInput, NotFound
 from segpipe.lifecycle.catalog import DEFAULT_SORT
 from segpipe.lifecycle.trend import TrendPoint, member_count_trend, render_trend
@@ -72,6 +73,7 @@ def create_app(engine: Engine, options: CatalogOptions | None = None) -> Starlet
     """The catalog over `engine` (give it a read-only one: `server.catalog_engine`)."""
     options = options or CatalogOptions()
     templates = Jinja2Templates(env=template_environment())
+    usage = UsageCache()
 
     def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
         context = {"options": options, **context}
@@ -83,9 +85,9 @@ def create_app(engine: Engine, options: CatalogOptions | None = None) -> Starlet
     routes = [
         Route("/", lambda request: RedirectResponse("/segments", status_code=307)),
         Route("/segments", _index_endpoint(engine, page)),
-        Route("/segments/{key}", _segment_endpoint(engine, page, options)),
+        Route("/segments/{key}", _segment_endpoint(engine, page, options, usage)),
         Route("/segments/{key}/trend.svg", _trend_endpoint(engine)),
-        Route("/campaigns/{key}", _campaign_endpoint(engine, page)),
+        Route("/campaigns/{key}", _campaign_endpoint(engine, page, usage)),
         Route("/healthz", _health_endpoint(engine)),
     ]
 
@@ -120,10 +122,12 @@ def _index_endpoint(engine: Engine, page: Page) -> Callable[[Request], Response]
     return endpoint
 
 
-def _segment_endpoint(engine: Engine, page: Page, options: CatalogOptions) -> Callable[[Request], Response]:
+def _segment_endpoint(
+    engine: Engine, page: Page, options: CatalogOptions, usage: UsageCache
+) -> Callable[[Request], Response]:
     def endpoint(request: Request) -> Response:
         with engine.connect() as conn:
-            data = details.segment_page(conn, request.path_params["key"], options.show_members)
+            data = details.segment_page(conn, request.path_params["key"], options.show_members, usage.get(conn))
         return page(request, "segment.html", {"page": data, "s": data.segment})
 
     return endpoint
@@ -140,10 +144,10 @@ def _trend_endpoint(engine: Engine) -> Callable[[Request], Response]:
     return endpoint
 
 
-def _campaign_endpoint(engine: Engine, page: Page) -> Callable[[Request], Response]:
+def _campaign_endpoint(engine: Engine, page: Page, usage: UsageCache) -> Callable[[Request], Response]:
     def endpoint(request: Request) -> Response:
         with engine.connect() as conn:
-            data = campaigns.campaign_page(conn, request.path_params["key"])
+            data = campaigns.campaign_page(conn, request.path_params["key"], usage.get(conn))
         return page(request, "campaign.html", {"page": data, "c": data.campaign})
 
     return endpoint

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
 from segpipe.errors import NotFound
-from segpipe.lifecycle.usage import consumer_usage, load_usage
+from segpipe.lifecycle.usage import UsageIndex, consumer_usage, load_usage
 from segpipe.load.stats import campaign_stats
-from segpipe.store.objects import ConsumerRow, list_consumers
+from segpipe.store.objects import ConsumerRow
 
 SNAPSHOTS = 10
 
@@ -28,11 +28,13 @@ class CampaignPage:
     activity: dict[str, int]
 
 
-def campaign_page(conn: Connection, key: str) -> CampaignPage:
-    campaign = next((c for c in list_consumers(conn, [key]) if c.kind == "campaign"), None)
+def campaign_page(conn: Connection, key: str, index: UsageIndex | None = None) -> CampaignPage:
+    """The page's data (`index`: the usage to use, default read now); an unknown key is NotFound (the 404 page)."""
+    index = index or load_usage(conn)
+    campaign = index.consumers.get(("campaign", key))
     if campaign is None:
         raise NotFound(f"unknown campaign '{key}'")
-    usage = consumer_usage(load_usage(conn), "campaign", key)
+    usage = consumer_usage(index, "campaign", key)
     return CampaignPage(
         campaign=campaign,
         live=usage["live"],

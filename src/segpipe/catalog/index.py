@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
@@ -45,6 +46,11 @@ class IndexRow:
     mode: str | None
     sparkline: str
     trend: tuple[int, ...]
+
+    @property
+    def trend_text(self) -> str:
+        """The counts behind the sparkline (its tooltip), joined in Python: one escape per row, not one per count."""
+        return ", ".join(map(str, self.trend))
 
 
 def parse_sort(sort: str) -> tuple[str, bool]:
@@ -120,7 +126,7 @@ def _index_row(row: Any, trend: Sequence[int]) -> IndexRow:
 
 def recent_counts(conn: Connection, segment_ids: list[int], last: int) -> dict[int, tuple[int, ...]]:
     """segment id → the member counts of its `last` trend points, oldest first (the points and order of
-    `lifecycle.trend.member_count_trend`, for many segments in one query)."""
+    `lifecycle.trend.member_count_trend`, for many segments in one query: one row, one array, per segment)."""
     if not segment_ids:
         return {}
     ids = sa.select(sa.func.unnest(sa.literal(segment_ids, sa.ARRAY(sa.BigInteger))).label("id")).subquery("ids")
@@ -131,12 +137,6 @@ def recent_counts(conn: Connection, segment_ids: list[int], last: int) -> dict[i
         .limit(last)
         .lateral("points")
     )
-    query = (
-        sa.select(ids.c.id, points.c.member_count)
-        .join(points, sa.true())
-        .order_by(ids.c.id, points.c.at, points.c.member_count)
-    )
-    found: dict[int, list[int]] = {}
-    for segment_id, count in conn.execute(query):
-        found.setdefault(segment_id, []).append(count)
-    return {segment_id: tuple(counts) for segment_id, counts in found.items()}
+    counts = sa.func.array_agg(aggregate_order_by(points.c.member_count, points.c.at, points.c.member_count))
+    query = sa.select(ids.c.id, counts).join(points, sa.true()).group_by(ids.c.id)
+    return {segment_id: tuple(counts) for segment_id, counts in conn.execute(query)}
