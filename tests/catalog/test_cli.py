@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -62,8 +63,9 @@ def test_help_names_the_options(cli) -> None:
 
 def test_catalog_command_serves_until_terminated(world, db_url: str, settings: Settings, tmp_path: Path) -> None:
     port = free_port()
-    args = ["catalog", "--port", str(port), "--show-members", "--prefect-ui", "http://ui.test/"]
+    args = ["catalog", "--port", str(port), "--show-members", "--prefect-ui", "http://ui.test/", "--json"]
     with _process(args, _env(db_url, settings), tmp_path / "catalog.log") as process:
+        assert _serving(process) == {"status": "serving", "url": f"http://127.0.0.1:{port}/segments"}
         health = wait_for(lambda: _get(f"http://127.0.0.1:{port}/healthz"), 60, f"segpipe catalog ({tmp_path})")
         assert health.status_code == 200 and health.json() == {"status": "ok"}
         page = httpx.get(f"http://127.0.0.1:{port}/segments/de", timeout=10)
@@ -75,6 +77,15 @@ def test_catalog_command_serves_until_terminated(world, db_url: str, settings: S
         assert process.wait(30) in (0, -signal.SIGTERM)
     log = (tmp_path / "catalog.log").read_text()
     assert f"http://127.0.0.1:{port}/segments" in log and "Traceback" not in log
+
+
+def test_a_taken_port_is_an_error(cli, world) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = cli("catalog", "--port", port, "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"].startswith(f"--port: cannot listen on 127.0.0.1:{port}")
+    assert result.stderr.startswith("error: --port: cannot listen")
 
 
 def _serving(process: subprocess.Popen[bytes]) -> dict:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 import typer
 
 from segpipe.cli import context
-from segpipe.cli.output import err_console, handle_errors
+from segpipe.cli.output import JsonOption, emit, err_console, handle_errors
 
 if TYPE_CHECKING:
     from segpipe.catalog.options import CatalogOptions
@@ -55,14 +56,20 @@ def catalog_command(
         "--prefect-ui",
         help="Prefect UI URL: runs link to it (default: PREFECT_UI_URL, or PREFECT_API_URL minus /api).",
     ),
+    as_json: bool = JsonOption,
 ) -> None:
     """Serve the read-only segment catalog: /segments (the index), /segments/KEY, /campaigns/KEY, /healthz.
-    Runs until interrupted."""
-    from segpipe.catalog.server import run_catalog
+    Runs until interrupted. With --json, one line on stdout says where it serves."""
+    from segpipe.catalog.server import listen, run_catalog
 
-    with handle_errors(False):
+    with handle_errors(as_json):
         options = catalog_options(show_members, prefect_ui)
         settings = context.settings()
         context.engine()
-        err_console.print(f"segment catalog: http://{host}:{port}/segments", highlight=False)
-        run_catalog(settings, host, port, options)
+        sock = listen(host, port)
+        url = f"http://{host}:{port}/segments"
+        err_console.print(f"segment catalog: {url}", highlight=False)
+        if as_json:
+            emit({"status": "serving", "url": url}, True)
+            sys.stdout.flush()
+        run_catalog(settings, sock, options)
