@@ -78,6 +78,9 @@ def test_index_lists_active_segments_by_key_with_refresh_facts(client: TestClien
         ("search=%25", []),
         ("sort=-key", ["hostile", "gold-de", "gold", "de"]),
         ("sort=name:desc&status=all", ["old-promo", "gold-de", "gold", "de", "hostile"]),
+        ("sort=status&status=all", ["gold", "gold-de", "hostile", "old-promo", "de"]),
+        ("sort=-refresh_status", ["gold", "gold-de", "hostile", "de"]),
+        ("sort=mode", ["de", "gold", "gold-de", "hostile"]),
     ],
 )
 def test_index_filters_searches_and_sorts(client: TestClient, query: str, expected: list[str]) -> None:

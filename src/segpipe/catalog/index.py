@@ -24,8 +24,9 @@ from segpipe.lifecycle.trend import sparkline
 
 STATUSES = (*STATUS_FILTERS, "held")
 """The status filters of `segment list`, and `held`: not archived, and the latest refresh was held."""
-PAGE_SORT_FIELDS = ("change", "refresh", "mode")
-"""Sort fields beyond `segment list`'s: change since the previous refresh, time and mode of the latest refresh."""
+PAGE_SORT_FIELDS = ("status", "change", "refresh", "refresh_status", "mode")
+"""Sorted on the page: the status as shown (`held` and `archived` included), and the fields beyond `segment
+list`'s: change since the previous refresh, time, status and mode of the latest refresh."""
 SPARK_POINTS = 20
 _s, _r, _c = t.segments, t.segment_refreshes, t.segment_counts
 
@@ -68,7 +69,8 @@ def index_rows(
     field, descending = parse_sort(sort)
     on_page = field in PAGE_SORT_FIELDS
     if not on_page and field not in SORT_FIELDS:
-        raise InvalidInput(f"unknown sort '{sort}' (one of {', '.join(SORT_FIELDS + PAGE_SORT_FIELDS)})", "sort")
+        fields = dict.fromkeys(SORT_FIELDS + PAGE_SORT_FIELDS)
+        raise InvalidInput(f"unknown sort '{sort}' (one of {', '.join(fields)}; -FIELD or FIELD:desc descends)", "sort")
     keys = search_segments(conn, "all" if status == "held" else status, search, DEFAULT_SORT if on_page else sort)
     rows = _rows(conn, keys)
     if status == "held":
