@@ -244,7 +244,9 @@ def main() -> None:
     engine.dispose()  # the statistics of this process's sessions are flushed when they end
     time.sleep(1.5)
     before = scans(engine)
+    report["load_average_before"] = os.getloadavg()
     report["pages"] = run_pages(settings, keys, campaigns)
+    report["load_average_after"] = os.getloadavg()
     time.sleep(1.5)  # the catalog's backends have exited: their statistics are flushed
     after = scans(engine)
     report["events_memberships_scans"] = {"before": before, "after": after, "unchanged": before == after}

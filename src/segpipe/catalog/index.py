@@ -1,9 +1,9 @@
 """The rows of `/segments`: the index of `segment list` (same filters, search and sort), with each segment's
 latest refresh, its change since the previous refresh and a sparkline of its member-count trend.
 
-Three queries whatever the number of segments: the keys (`lifecycle.catalog.search_segments`), the segments with
-their latest `segment_refreshes` row (index `segment_refreshes (segment_id, id DESC)`), and the last points of
-every trend (index `segment_counts (segment_id, at)`). Neither events nor memberships are read.
+Two queries whatever the number of segments: the keys (`lifecycle.catalog.search_segments`), then the segments
+with their latest `segment_refreshes` row (index `segment_refreshes (segment_id, id DESC)`) and the newest points
+of their trend (index `segment_counts (segment_id, at)`). Neither events nor memberships are read.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
@@ -87,6 +86,7 @@ def sort_rows(rows: Sequence[IndexRow], field: str, descending: bool) -> list[In
 
 
 def _rows(conn: Connection, keys: list[str]) -> list[IndexRow]:
+    """One query: each segment with its latest refresh row and its newest trend counts (an array, newest first)."""
     if not keys:
         return []
     latest = (
@@ -97,17 +97,30 @@ def _rows(conn: Connection, keys: list[str]) -> list[IndexRow]:
         .lateral("latest")
     )
     query = (
-        sa.select(_s.c.id, _s.c.key, _s.c.name, _s.c.description, _s.c.status, _s.c.archived, _s.c.member_count)
+        sa.select(_s.c.key, _s.c.name, _s.c.description, _s.c.status, _s.c.archived, _s.c.member_count)
         .add_columns(latest.c.status.label("refresh_status"), latest.c.mode, latest.c.at)
+        .add_columns(newest_counts(_s.c.id, SPARK_POINTS).label("counts"))
         .outerjoin(latest, sa.true())
         .where(_s.c.key == sa.func.any(sa.literal(keys, sa.ARRAY(sa.Text))))
     )
     found = {row.key: row for row in conn.execute(query)}
-    trends = recent_counts(conn, [row.id for row in found.values()], SPARK_POINTS)
-    return [_index_row(found[key], trends.get(found[key].id, ())) for key in keys if key in found]
+    return [_index_row(found[key]) for key in keys if key in found]
 
 
-def _index_row(row: Any, trend: Sequence[int]) -> IndexRow:
+def newest_counts(segment_id: sa.ColumnElement[int], last: int) -> sa.ColumnElement[list[int]]:
+    """ARRAY(the member counts of the segment's `last` newest trend points, newest first): the points and order
+    of `lifecycle.trend.member_count_trend`, read through the index segment_counts (segment_id, at)."""
+    newest = (
+        sa.select(_c.c.member_count)
+        .where(_c.c.segment_id == segment_id)
+        .order_by(_c.c.at.desc(), _c.c.member_count.desc())
+        .limit(last)
+    )
+    return sa.func.array(newest.scalar_subquery())
+
+
+def _index_row(row: Any) -> IndexRow:
+    trend = tuple(reversed(row.counts))
     held = row.refresh_status == "held" and not row.archived
     status = "archived" if row.archived else "held" if held else row.status
     change = trend[-1] - trend[-2] if len(trend) >= 2 else None
@@ -122,23 +135,5 @@ def _index_row(row: Any, trend: Sequence[int]) -> IndexRow:
         refresh_status=row.refresh_status,
         mode=row.mode,
         sparkline=sparkline(trend),
-        trend=tuple(trend),
+        trend=trend,
     )
-
-
-def recent_counts(conn: Connection, segment_ids: list[int], last: int) -> dict[int, tuple[int, ...]]:
-    """segment id → the member counts of its `last` trend points, oldest first (the points and order of
-    `lifecycle.trend.member_count_trend`, for many segments in one query: one row, one array, per segment)."""
-    if not segment_ids:
-        return {}
-    ids = sa.select(sa.func.unnest(sa.literal(segment_ids, sa.ARRAY(sa.BigInteger))).label("id")).subquery("ids")
-    points = (
-        sa.select(_c.c.at, _c.c.member_count)
-        .where(_c.c.segment_id == ids.c.id)
-        .order_by(_c.c.at.desc(), _c.c.member_count.desc())
-        .limit(last)
-        .lateral("points")
-    )
-    counts = sa.func.array_agg(aggregate_order_by(points.c.member_count, points.c.at, points.c.member_count))
-    query = sa.select(ids.c.id, counts).join(points, sa.true()).group_by(ids.c.id)
-    return {segment_id: tuple(counts) for segment_id, counts in conn.execute(query)}
