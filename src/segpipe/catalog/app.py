@@ -58,6 +58,7 @@ def template_environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
     )
     env.filters.update(when=when, number=number, signed=signed)
     return env
