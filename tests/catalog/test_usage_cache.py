@@ -45,12 +45,20 @@ def test_usage_follows_every_change(cli, engine, settings, tmp_path: Path) -> No
     assert client.get("/campaigns/a").status_code == 404
 
 
-def test_fingerprint_changes_on_update_and_delete(engine) -> None:
-    with engine.begin() as conn:
-        before = usage_fingerprint(conn)
-        conn.execute(sa.text("UPDATE segpipe.segments SET status = status"))
-        updated = usage_fingerprint(conn)
-        conn.execute(sa.text("DELETE FROM segpipe.segments WHERE key = 'vip'"))
-        deleted = usage_fingerprint(conn)
-        conn.rollback()
-    assert len({before, updated, deleted}) == 3
+def test_fingerprint_changes_with_every_committed_insert_update_and_delete(engine) -> None:
+    """Each change is its own transaction, as the catalog sees others' changes: a new xid on every row version."""
+    insert = (
+        "INSERT INTO segpipe.consumers (kind, key, name, status, spec, created_at, updated_at)"
+        " VALUES ('journey', 'fp', 'Fp', 'draft', '{}', now(), now())"
+    )
+    statements = [insert, "UPDATE segpipe.consumers SET status = 'live' WHERE key = 'fp'"]
+    statements.append("DELETE FROM segpipe.consumers WHERE key = 'fp'")
+    with engine.connect() as conn:
+        seen = [usage_fingerprint(conn)]
+        conn.commit()
+    for statement in statements:
+        with engine.begin() as conn:
+            conn.execute(sa.text(statement))
+        with engine.connect() as conn:
+            seen.append(usage_fingerprint(conn))
+    assert len(set(seen[:3])) == 3 and seen[3] != seen[2]

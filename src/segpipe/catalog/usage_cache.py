@@ -3,7 +3,8 @@
 Reading every segment and consumer costs tens of milliseconds with 1,000 segments, most of it building rows in
 Python; a page needs it for one segment's usage and liveness. A fingerprint of those tables (row count and the sum
 of a hash of each row version's `xmin`: any insert, update or delete changes it) costs about a millisecond, so a
-page re-reads usage only after a change, and never shows usage older than its own request.
+page re-reads usage only after a change, and never shows usage older than its own request. (A row version's
+`xmin` is the id of the transaction that wrote it, so every committed change brings a new one.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ USAGE_TABLES = (t.segments, t.segment_dependencies, t.consumers, t.consumer_segm
 
 
 def usage_fingerprint(conn: Connection) -> tuple[str, ...]:
-    """Changes whenever a row of USAGE_TABLES is inserted, updated or deleted: `count:sum of hash(xmin)` each."""
+    """Changes whenever a transaction commits an insert, update or delete in USAGE_TABLES: `count:sum of
+    hash(xmin)` per table."""
     xmin_hash = sa.func.hashtext(sa.cast(sa.literal_column("xmin"), sa.Text))
     total = sa.cast(sa.func.count(), sa.Text) + ":" + sa.cast(sa.func.coalesce(sa.func.sum(xmin_hash), 0), sa.Text)
     query = sa.select(*(sa.select(total).select_from(table).scalar_subquery() for table in USAGE_TABLES))
