@@ -58,6 +58,7 @@ def files(sp: Segpipe) -> dict[str, list[dict[str, Any]]]:
         "events": [
             {"external_id": a, "event": "buy", "occurred_at": t(1), "properties": {"v": 1}, "event_id": sp.tag + "1"},
             {"external_id": b, "event": "buy", "occurred_at": t(2), "properties": {"v": 2}, "event_id": sp.tag + "2"},
+            {"external_id": b, "event": "visit", "occurred_at": t(3), "properties": {"page": "/"}},
         ],
         "subscriptions": [
             {"external_id": a, "channel": "email", "status": "unsubscribed", "updated_at": t(1)},
@@ -156,16 +157,13 @@ def test_activity_for_an_unknown_external_id_is_an_invalid_row(sp: Segpipe, engi
     assert sp.ok("campaign", "stats", camp)["sent"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract §7 says loading the same file twice changes nothing; the loads branch keeps round 1's "
-    "'events without event_id always append', so the same events file without event_ids doubles its events "
-    "(docs/loading.md). Satisfying both needs file-level identity (a judgment call for the lead).",
-)
 def test_the_same_events_file_without_event_ids_loaded_twice_changes_nothing(sp: Segpipe, engine: Engine) -> None:
     rows = [{"external_id": sp.id("a"), "event": "visit", "occurred_at": "2026-01-01T10:00:00Z"}]
     path = sp.jsonl(rows)
     sp.load("events", path)
     before = snapshot(engine)
     sp.load("events", path)
+    assert snapshot(engine) == before
+    again = sp.load("events", write(sp, "events", "csv", rows))  # the same rows in another format
+    assert again["inserted"] == 0 and again["already_known"] == 1
     assert snapshot(engine) == before
