@@ -29,6 +29,8 @@ ROUND2: list[tuple[tuple[str, ...], set[str], int]] = [
     (("segment", "deactivate"), {"--json", "--actor"}, 1),
     (("apply",), {"--prune", "--dry-run", "--json"}, 1),
     (("delete-profiles",), {"--confirm", "--expect", "--actor", "--dry-run", "--json"}, 1),
+    (("catalog",), {"--host", "--port", "--show-members", "--json"}, 0),
+    (("serve",), {"--no-catalog", "--json"}, 0),
 ]
 
 
@@ -103,6 +105,8 @@ def test_readme_command_table_agrees_with_help(code: str) -> None:
         "deactivate",
         "keep_active",
         "--prune",
+        "segpipe catalog",
+        "--no-catalog",
     ],
 )
 def test_readme_mentions_every_round2_addition(word: str) -> None:
