@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.errors import InvalidInput, SegpipeError, is_transient
-from segpipe.refresh import feature_tables
+from segpipe.refresh import feature_tables, incremental
 from segpipe.refresh.locks import segment_lock
 from segpipe.refresh.shared import segment_features
 from segpipe.refresh.stale import DependencyState, stale_reason
@@ -39,6 +39,10 @@ class SegmentRefreshResult:
     duration_ms: float | None = None
     error: str | None = None
     reason: str | None = None
+    mode: str | None = None
+    """`incremental` or `full` when members were computed (None: not computed)."""
+    evaluated: int | None = None
+    """Profiles evaluated: the affected set (incremental) or every profile (full)."""
 
 
 def compile_segment(
@@ -130,8 +134,11 @@ def _evaluate(
 ) -> SegmentRefreshResult:
     """Inside one REPEATABLE READ transaction: decide staleness, compute, write the diff, record; commit.
 
-    Before it, the run's shared scans this segment reads are built (see `feature_tables`)."""
-    shared = _shared_features(conn, run_id, key, as_of, force) if members_query is compile_segment else set()
+    Incremental (`refresh.incremental`) unless forced, given a custom `members_query`, or without a usable
+    incremental state; a full recompute first builds the run's shared scans this segment reads (`feature_tables`)."""
+    default = members_query is compile_segment
+    candidate = default and not force and incremental.has_state(conn, key, as_of)
+    shared = _shared_features(conn, run_id, key, as_of, force) if default and not candidate else set()
     version = runs.data_version(conn)
     segment = require_segment(conn, key)
     reason = _stale_reason(conn, segment, as_of, version, force)
@@ -141,12 +148,20 @@ def _evaluate(
         conn.commit()
         return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
     set_local(conn, BULK_SETTINGS)
-    if shared:
+    scope = incremental.plan_incremental(conn, segment, as_of) if candidate else None
+    if isinstance(scope, incremental.Scope):
+        query = incremental.affected_members(segment, as_of, members_resolver(conn))
+    elif shared:
         columns = feature_tables.shared_columns(conn, run_id, shared, version)
         query = compile_segment(segment, as_of, members_resolver(conn), columns)
     else:
         query = members_query(segment, as_of, members_resolver(conn))
-    fields, duration = store_members(conn, segment.id, query, as_of, version, refresh_id, reason)
+    scoped = scope if isinstance(scope, incremental.Scope) else None
+    fields, duration = store_members(conn, segment.id, query, as_of, version, refresh_id, reason, scope=scoped)
+    if default:
+        incremental.save_state(conn, segment.id, as_of)
+    else:
+        incremental.drop_state(conn, segment.id)
     conn.commit()
     return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
 
@@ -159,18 +174,25 @@ def store_members(
     version: int,
     refresh_id: int,
     reason: str,
+    *,
+    scope: incremental.Scope | None = None,
 ) -> tuple[dict[str, Any], int]:
     """Compute the members and write the difference to the stored ones (all of them when there are none yet),
     record the refresh as succeeded, in the caller's transaction; returns the recorded fields and the duration
-    in ms."""
-    if memberships.has_members(conn, segment_id):
+    in ms. With `scope` (an incremental refresh) `query` covers only the affected profiles and the difference
+    is limited to them."""
+    mode, evaluated = ("incremental", scope.evaluated) if scope else ("full", incremental.evaluated_profiles(conn))
+    if scope is not None:
+        count, added, removed = incremental.apply_affected_members(conn, segment_id, query)
+    elif memberships.has_members(conn, segment_id):
         count = memberships.stage_new_members(conn, query)
         added, removed = memberships.apply_new_members(conn, segment_id)
     else:
         count = added = memberships.insert_members(conn, segment_id, query)
         removed = 0
     memberships.record_refreshed(conn, segment_id, count, as_of, version)
-    fields = {"member_count": count, "added": added, "removed": removed, "reason": reason}
+    fields: dict[str, Any] = {"member_count": count, "added": added, "removed": removed, "reason": reason}
+    fields |= {"mode": mode, "evaluated": evaluated}
     return fields, runs.record_outcome(conn, refresh_id, "succeeded", **fields)
 
 
@@ -178,7 +200,7 @@ def _stale_reason(conn: Connection, segment: SegmentRow, as_of: datetime, versio
     if force:
         return "forced"
     deps = [DependencyState(d.key, d.last_refreshed_at) for d in memberships.dependencies_of(conn, segment.id)]
-    return stale_reason(segment, as_of, version, deps)
+    return stale_reason(segment, as_of, version, deps) or incremental.unseen_changes(conn, segment.id)
 
 
 def _shared_features(conn: Connection, run_id: int, key: str, as_of: datetime, force: bool) -> set[EventFeature]:
