@@ -73,6 +73,8 @@ def segment_event(result: SegmentRefreshResult, run_id: int, as_of: datetime, tr
             "member_count": result.member_count,
             "added": result.added,
             "removed": result.removed,
+            "mode": result.mode,
+            "evaluated": result.evaluated,
             "duration_ms": result.duration_ms,
             "reason": result.reason,
             "error": result.error,
@@ -91,6 +93,8 @@ def refresh_rows(segments: Iterable[SegmentRefreshResult]) -> list[dict[str, Any
             "members": s.member_count,
             "added": s.added,
             "removed": s.removed,
+            "mode": s.mode or "",
+            "evaluated": s.evaluated,
             "duration_s": None if s.duration_ms is None else round(s.duration_ms / 1000, 3),
             "note": s.error or s.reason or "",
         }
