@@ -27,6 +27,8 @@ from segpipe.store.segments import SegmentRow
 
 MAX_AFFECTED_SHARE = 0.05
 """Above this share of all profiles, a full recompute is cheaper (BENCHMARKS.md "Refresh", break-even)."""
+ANALYZE_ABOVE = 10_000
+"""Affected sets larger than this are analyzed before the evaluation is planned (smaller ones: nested loops)."""
 MIN_FALLBACK = 1_000
 """At or below this many affected profiles a refresh stays incremental whatever the share (either is cheap)."""
 
@@ -88,16 +90,15 @@ def plan_incremental(conn: Connection, segment: SegmentRow, as_of: datetime) -> 
     old: datetime = segment.last_refresh_as_of  # type: ignore[assignment]  # checked by _state_reason
     if reach.as_of_in_where and as_of != old:
         return "an event filter is relative to as_of"
-    if conn.execute(changes.reset_since(segment.id)).scalar_one():
-        return "customer data was truncated"
     referenced = _segment_ids(conn, reach.segments)
     if referenced and conn.execute(changes.bulk_member_changes_since(segment.id, referenced)).scalar_one():
         return "a referenced segment changed in bulk"
     parts = changes.changed_profiles(segment.id, reach, referenced) + changes.boundary_crossers(reach, old, as_of)
     union = sa.union(*parts) if len(parts) > 1 else parts[0]
-    conn.execute(CreateTempTableAs(affected, union))
-    conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(affected)}"))
-    count = int(conn.execute(sa.select(sa.func.count()).select_from(affected)).scalar_one())
+    staged = conn.execute(CreateTempTableAs(affected, union), execution_options={"preserve_rowcount": True})
+    count = staged.rowcount
+    if count > ANALYZE_ABOVE:
+        conn.execute(sa.text(f"ANALYZE {conn.dialect.identifier_preparer.format_table(affected)}"))
     if _too_many(conn, count):
         conn.execute(sa.text(f"DROP TABLE {conn.dialect.identifier_preparer.format_table(affected)}"))
         return f"{count} affected profiles: above the break-even"
@@ -107,7 +108,8 @@ def plan_incremental(conn: Connection, segment: SegmentRow, as_of: datetime) -> 
 def _state_reason(conn: Connection, segment: SegmentRow, as_of: datetime) -> str | None:
     s, h = t.incremental_state, t.change_log_horizon
     covered = sa.func.pg_snapshot_xmin(s.c.snapshot) >= sa.select(h.c.below).scalar_subquery()
-    query = sa.select(s.c.as_of, s.c.rules, s.c.refreshed_at, covered.label("covered")).where(
+    reset = changes.reset_since(segment.id).scalar_subquery()
+    query = sa.select(s.c.as_of, s.c.rules, s.c.refreshed_at, covered.label("covered"), reset.label("reset")).where(
         s.c.segment_id == segment.id
     )
     state = conn.execute(query).first()
@@ -121,6 +123,8 @@ def _state_reason(conn: Connection, segment: SegmentRow, as_of: datetime) -> str
         return "as_of earlier than the last refresh"
     if not state.covered:
         return "the change log was pruned past the last refresh"
+    if state.reset:
+        return "customer data was truncated"
     return None
 
 
@@ -162,9 +166,9 @@ def apply_affected_members(conn: Connection, segment_id: int, query: sa.Select[A
     fresh = sa.select(sa.literal(segment_id, sa.BigInteger), new.c.profile_id).where(~stored).order_by(new.c.profile_id)
     added = sa.insert(m).from_select(["segment_id", "profile_id"], fresh).returning(sa.literal(1)).cte("added")
     counts = [sa.select(sa.func.count()).select_from(c).scalar_subquery() for c in (added, gone)]
-    inserted, deleted = conn.execute(sa.select(*counts)).one()
-    before = conn.execute(sa.select(t.segments.c.member_count).where(t.segments.c.id == segment_id)).scalar_one()
-    return int(before or 0) + int(inserted) - int(deleted), int(inserted), int(deleted)
+    before = sa.select(t.segments.c.member_count).where(t.segments.c.id == segment_id).scalar_subquery()
+    inserted, deleted, stored = conn.execute(sa.select(*counts, before)).one()
+    return int(stored or 0) + int(inserted) - int(deleted), int(inserted), int(deleted)
 
 
 def save_state(conn: Connection, segment_id: int, as_of: datetime) -> None:

@@ -157,6 +157,8 @@ def _evaluate(
     else:
         query = members_query(segment, as_of, members_resolver(conn))
     scoped = scope if isinstance(scope, incremental.Scope) else None
+    if isinstance(scope, str):
+        reason = f"{reason}; full recompute: {scope}"
     fields, duration = store_members(conn, segment.id, query, as_of, version, refresh_id, reason, scope=scoped)
     if default:
         incremental.save_state(conn, segment.id, as_of)
