@@ -183,7 +183,10 @@ def store_members(
     record the refresh as succeeded, in the caller's transaction; returns the recorded fields and the duration
     in ms. With `scope` (an incremental refresh) `query` covers only the affected profiles and the difference
     is limited to them."""
-    mode, evaluated = ("incremental", scope.evaluated) if scope else ("full", incremental.evaluated_profiles(conn))
+    if scope is None:
+        mode, evaluated = "full", incremental.evaluated_profiles(conn, refresh_id, version)
+    else:
+        mode, evaluated = "incremental", scope.evaluated
     if scope is not None:
         count, added, removed = incremental.apply_affected_members(conn, segment_id, query)
     elif memberships.has_members(conn, segment_id):
