@@ -6,8 +6,12 @@
 -- the snapshot it computed in (`incremental_state.snapshot`); the changes a later refresh has not seen are the
 -- rows whose xid that snapshot does not see (`pg_visible_in_snapshot`), which is exact whatever the commit order.
 -- docs/refresh.md, "Incremental refresh", explains the rest.
+--
+-- The logs are UNLOGGED (no WAL: a bulk load pays less for them). Crash recovery empties them, and the horizon
+-- row with them: a missing horizon row means "the log may have lost rows", every refresh then recomputes in full
+-- until the next prune re-creates the row (at its snapshot xmin, above every xid from before the restart).
 
-CREATE TABLE segpipe.profile_changes (
+CREATE UNLOGGED TABLE segpipe.profile_changes (
     xid        xid8   NOT NULL,
     source     text   NOT NULL,  -- 'profile', 'event:<name>', 'subscription:<channel>', '*' (TRUNCATE: everything)
     profile_id bigint            -- NULL only for '*'
@@ -16,7 +20,7 @@ CREATE INDEX profile_changes_source_xid_idx ON segpipe.profile_changes (source, 
 
 -- Membership changes, for the segments that reference a segment. A statement that changes more than
 -- 10,000 memberships of a segment is logged as one row with profile_id NULL ("many": its dependents recompute).
-CREATE TABLE segpipe.member_changes (
+CREATE UNLOGGED TABLE segpipe.member_changes (
     xid        xid8   NOT NULL,
     segment_id bigint NOT NULL,
     profile_id bigint
@@ -33,8 +37,8 @@ CREATE TABLE segpipe.incremental_state (
 );
 
 -- The change logs hold no row with an xid below `below` (pruned): a state whose snapshot's xmin is lower
--- may have missed pruned changes and recomputes in full.
-CREATE TABLE segpipe.change_log_horizon (
+-- may have missed pruned changes and recomputes in full. No row (after a crash): nothing is covered.
+CREATE UNLOGGED TABLE segpipe.change_log_horizon (
     one   boolean PRIMARY KEY DEFAULT true CHECK (one),
     below xid8    NOT NULL
 );

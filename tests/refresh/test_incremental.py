@@ -165,3 +165,20 @@ def test_refresh_json_and_table_show_mode_and_evaluated(world, cli):
     assert (rows["gold"]["mode"], rows["gold"]["evaluated"]) == ("incremental", 0), rows["gold"]
     table = cli("refresh", "--all", "--as-of", "2026-03-01T14:00:00Z", "--force")
     assert "mode" in table.stdout and "evaluated" in table.stdout and "full" in table.stdout
+
+
+def test_a_lost_change_log_refreshes_in_full(world):
+    """Crash recovery empties the unlogged logs and the horizon row: nothing is covered until the next prune."""
+    refresh(world, ["gold"], T0)
+    with world.begin() as conn:
+        set_attributes(conn, "u0", {"tier": "gold"})
+        conn.execute(sa.text("TRUNCATE segpipe.profile_changes, segpipe.change_log_horizon"))
+    lost = _by_key(refresh(world, ["gold"], T0 + HOUR))
+    assert lost["gold"].mode == "full" and lost["gold"].added == 1
+    with world.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM segpipe.change_log_horizon")).scalar_one() == 1
+    refresh(world, ["gold"], T0 + 2 * HOUR)  # a state stored before that prune may recompute in full once more
+    with world.begin() as conn:
+        set_attributes(conn, "u0", {"tier": "silver"})
+    last = _by_key(refresh(world, ["gold"], T0 + 3 * HOUR))
+    assert last["gold"].mode == "incremental" and last["gold"].removed == 1
