@@ -158,14 +158,14 @@ def run_scenario(
     return modes
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=datasets(), trees_=RULES, steps=scenario)
 def test_incremental_equals_full_and_reference(engine, data: Data, trees_, steps) -> None:
     run_scenario(engine, data, trees_, steps)
 
 
 @pytest.mark.slow
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=datasets(), trees_=RULES, steps=st.lists(st.tuples(step, st.sampled_from(STEPS_AS_OF)), max_size=8))
 def test_incremental_equals_full_and_reference_long(engine, data: Data, trees_, steps) -> None:
     run_scenario(engine, data, trees_, steps)
