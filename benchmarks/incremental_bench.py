@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--reuse", help="existing benchmark database (skip generation and the first refresh)")
     parser.add_argument("--shares", default="0.01", help="comma-separated shares of profiles with new events")
     parser.add_argument("--no-fallback", action="store_true", help="stay incremental at any affected share")
+    parser.add_argument("--trigger-rows", type=int, help="also measure the triggers' cost on this many events")
     args = parser.parse_args()
     if args.no_fallback:
         incremental.MAX_AFFECTED_SHARE = 1.0
@@ -152,10 +153,12 @@ def main() -> None:
         insert_segments(engine, segment_specs())
         reset_memberships(engine)
         report["first_refresh"] = timed(engine, as_of, "first refresh-all")
-        report["trigger_cost"] = trigger_cost(engine, max(args.events // 20, 10_000))
+        report["trigger_cost"] = trigger_cost(engine, args.trigger_rows or max(args.events // 20, 10_000))
     else:
         with engine.connect() as conn:
             as_of = conn.exec_driver_sql("SELECT max(last_refresh_as_of) FROM segpipe.segments").scalar_one()
+        if args.trigger_rows:
+            report["trigger_cost"] = trigger_cost(engine, args.trigger_rows)
     report["steps"] = []
     for share in (float(s) for s in args.shares.split(",")):
         report["steps"].append(hourly_step(engine, as_of, share))

@@ -25,7 +25,7 @@ from segpipe.rules.compile import Resolver
 from segpipe.store.memberships import CreateTempTableAs
 from segpipe.store.segments import SegmentRow
 
-MAX_AFFECTED_SHARE = 0.05
+MAX_AFFECTED_SHARE = 0.04
 """Above this share of all profiles, a full recompute is cheaper (BENCHMARKS.md "Refresh", break-even)."""
 ANALYZE_ABOVE = 10_000
 """Affected sets larger than this are analyzed before the evaluation is planned (smaller ones: nested loops)."""
