@@ -183,18 +183,17 @@ def store_members(
     record the refresh as succeeded, in the caller's transaction; returns the recorded fields and the duration
     in ms. With `scope` (an incremental refresh) `query` covers only the affected profiles and the difference
     is limited to them."""
-    if scope is None:
-        mode, evaluated = "full", incremental.evaluated_profiles(conn, refresh_id, version)
-    else:
-        mode, evaluated = "incremental", scope.evaluated
     if scope is not None:
+        mode, evaluated = "incremental", scope.evaluated
         count, added, removed = incremental.apply_affected_members(conn, segment_id, query)
-    elif memberships.has_members(conn, segment_id):
-        count = memberships.stage_new_members(conn, query)
-        added, removed = memberships.apply_new_members(conn, segment_id)
     else:
-        count = added = memberships.insert_members(conn, segment_id, query)
-        removed = 0
+        mode, evaluated = "full", incremental.evaluated_profiles(conn, refresh_id, version)
+        if memberships.has_members(conn, segment_id):
+            count = memberships.stage_new_members(conn, query)
+            added, removed = memberships.apply_new_members(conn, segment_id)
+        else:
+            count = added = memberships.insert_members(conn, segment_id, query)
+            removed = 0
     memberships.record_refreshed(conn, segment_id, count, as_of, version)
     fields: dict[str, Any] = {"member_count": count, "added": added, "removed": removed, "reason": reason}
     fields |= {"mode": mode, "evaluated": evaluated}
