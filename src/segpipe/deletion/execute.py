@@ -16,9 +16,9 @@ from sqlalchemy.engine import Connection, Engine
 from segpipe.db import schema as t
 from segpipe.db.engine import set_local
 from segpipe.deletion import audit, jobs
-from segpipe.deletion.gates import require_state
+from segpipe.deletion.gates import JobCancelled, require_state
 from segpipe.deletion.rows import delete_profile_rows
-from segpipe.errors import InvalidInput
+from segpipe.errors import GateRefused, InvalidInput
 from segpipe.progress import NullProgress, Progress
 
 _m = t.deletion_manifest
@@ -59,6 +59,8 @@ def delete_batch(engine: Engine, job_id: uuid.UUID, batch_no: int) -> BatchResul
     """Delete one batch of the manifest in one transaction; a batch already done is a no-op."""
     with engine.begin() as conn:
         job = jobs.require_job(conn, job_id, for_update=True)
+        if job.state == jobs.CANCELLED:
+            raise JobCancelled(job_id)
         require_state(job, (jobs.GATE_PASSED, jobs.DELETING), "delete a batch of")
         if job.dry_run:
             raise InvalidInput(f"job {job_id} is a dry run: it deletes nothing", where="job")
@@ -86,7 +88,7 @@ def delete_batch(engine: Engine, job_id: uuid.UUID, batch_no: int) -> BatchResul
 
 
 def run_batches(engine: Engine, job_id: uuid.UUID, progress: Progress | None = None) -> list[BatchResult]:
-    """Delete every pending batch in order, reporting progress in profiles."""
+    """Delete every pending batch in order, reporting progress in profiles; a cancel stops before the next."""
     progress = progress or NullProgress()
     with engine.begin() as conn:
         job = jobs.require_job(conn, job_id)
@@ -98,9 +100,35 @@ def run_batches(engine: Engine, job_id: uuid.UUID, progress: Progress | None = N
     try:
         progress.advance(total - left)
         for batch_no in pending:
-            result = delete_batch(engine, job_id, batch_no)
+            try:
+                result = delete_batch(engine, job_id, batch_no)
+            except JobCancelled:
+                break
             results.append(result)
             progress.advance(result.manifest_profiles, f"batch {batch_no}/{job.batches}")
     finally:
         progress.finish()
     return results
+
+
+def delete_stage(engine: Engine, job_id: uuid.UUID, progress: Progress | None = None) -> list[BatchResult]:
+    """The plan's delete stage: release a due hold, delete the pending batches, hand the job to verification."""
+    with engine.begin() as conn:
+        job = jobs.require_job(conn, job_id, for_update=True)
+        if job.state == jobs.HELD:
+            _release(conn, job)
+        jobs.move(conn, job_id, (jobs.GATE_PASSED,), jobs.DELETING)
+    results = run_batches(engine, job_id, progress)
+    with engine.begin() as conn:
+        if not pending_batches(conn, job_id):
+            jobs.move(conn, job_id, (jobs.DELETING,), jobs.VERIFYING)
+    return results
+
+
+def _release(conn: Connection, job: jobs.JobRow) -> None:
+    due = conn.execute(sa.select(sa.func.clock_timestamp() >= job.execute_after)).scalar()
+    if not due:
+        raise GateRefused("held", f"deletion job {job.id} is held until {job.execute_after:%Y-%m-%d %H:%M:%S %Z}")
+    jobs.move(conn, job.id, (jobs.HELD,), jobs.DELETING)
+    after = job.execute_after.isoformat() if job.execute_after else None
+    audit.append(conn, job.id, "released", {"execute_after": after})

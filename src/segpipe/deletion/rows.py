@@ -1,12 +1,17 @@
-"""The SQL of one batch: every row of a set of profiles, deleted or anonymized, in the caller's transaction.
+"""The rows of a profile: which tables hold them (derived from the schema) and what a deletion does with each.
 
-Each statement filters `profile_id = ANY(ids)` with the batch's sorted ids as one bound bigint array: the
-planner knows how many ids there are and walks the profile_id indexes, touching only the batch's rows
-(a join through the manifest table got plans that scanned all events in every batch; BENCHMARKS.md).
+Every table of `segpipe.db.schema` with a `profile_id` column holds rows of a profile; `HANDLING` says what a
+deletion does with them, and importing this module fails when a table with `profile_id` has no entry, so a
+new linked table cannot be forgotten (tests/deletion/test_linked_tables.py also checks the migrated database).
+
+Each statement of a batch filters `profile_id = ANY(ids)` with the batch's sorted ids as one bound bigint
+array: the planner knows how many ids there are and walks the profile_id indexes, touching only the batch's
+rows (a join through the manifest table got plans that scanned all events in every batch; BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +22,56 @@ from sqlalchemy.engine import Connection
 from segpipe.db import schema as t
 from segpipe.deletion.audit import salted_hash
 
-# Deleted by profile_id, in this order, after the profiles themselves (see delete_profile_rows).
-_BY_PROFILE = (t.events, t.event_ids, t.subscriptions, t.snapshot_members)
+
+class Handling(enum.Enum):
+    DELETE = "delete"
+    """The rows are deleted with the profile."""
+    ANONYMIZE = "anonymize"
+    """The rows stay with `profile_id` set to NULL (message activity: campaign statistics must not change)."""
+    KEEP = "keep"
+    """The deletion's own record of which profile ids it deletes (ids only, no personal data)."""
+
+
+HANDLING: dict[str, Handling] = {
+    t.profiles.name: Handling.DELETE,
+    t.events.name: Handling.DELETE,
+    t.event_ids.name: Handling.DELETE,
+    t.subscriptions.name: Handling.DELETE,
+    t.memberships.name: Handling.DELETE,
+    t.snapshot_members.name: Handling.DELETE,
+    t.activity.name: Handling.ANONYMIZE,
+    t.deletion_manifest.name: Handling.KEEP,
+}
+"""What a deletion does with each table holding rows of a profile (the one list; see the module doc)."""
+
+
+def profile_tables(metadata: sa.MetaData = t.metadata) -> list[sa.Table]:
+    """`profiles` and every table with a `profile_id` column: the tables holding rows of a profile."""
+    return [table for table in metadata.sorted_tables if table is t.profiles or "profile_id" in table.c]
+
+
+def _check_handled() -> None:
+    missing = [table.name for table in profile_tables() if table.name not in HANDLING]
+    if missing:
+        raise RuntimeError(f"deletion does not say what to do with the profile rows of {', '.join(missing)}")
+
+
+_check_handled()
+
+LINKED_TABLES = tuple(
+    sorted(
+        (table for table in profile_tables() if HANDLING[table.name] is not Handling.KEEP),
+        key=lambda table: table is not t.events,
+    )
+)
+"""Every table whose rows of a profile a deletion removes or anonymizes; events first (the largest: verification
+probes the tables in parallel)."""
+DELETED_TABLES = tuple(table.name for table in LINKED_TABLES if HANDLING[table.name] is Handling.DELETE)
+ANONYMIZED_TABLES = tuple(table.name for table in LINKED_TABLES if HANDLING[table.name] is Handling.ANONYMIZE)
+# Deleted by profile_id, after the profiles themselves; memberships also correct segment counts.
+_BY_PROFILE = tuple(
+    table for table in LINKED_TABLES if table.name in DELETED_TABLES and table not in (t.profiles, t.memberships)
+)
 
 
 @dataclass(frozen=True)
@@ -105,12 +158,8 @@ def _delete_memberships(conn: Connection, ids: list[int]) -> list[dict[str, Any]
     return [{"segment_id": sid, "removed": n, "member_count": after.get(sid)} for sid, n in sorted(counts.items())]
 
 
-def _linked(table: sa.Table) -> sa.ColumnElement[Any]:
+def linked(table: sa.Table) -> sa.ColumnElement[Any]:
     return table.c.id if table is t.profiles else table.c.profile_id
-
-
-LINKED_TABLES = (t.events, t.profiles, t.event_ids, t.subscriptions, t.memberships, t.snapshot_members, t.activity)
-"""Every table with rows of a profile; the largest first (verification probes them in parallel)."""
 
 
 def remaining_in_batches(conn: Connection, table: sa.Table, job_id: Any, first: int, last: int) -> int:
@@ -124,5 +173,5 @@ def remaining_in_batches(conn: Connection, table: sa.Table, job_id: Any, first: 
     in_batches = m.c.job_id == job_id, m.c.batch_no.between(first, last)
     batches = sa.select(sa.func.array_agg(m.c.profile_id)).where(*in_batches)
     ids = sa.cast(batches.scalar_subquery(), ARRAY(sa.BigInteger))
-    query = sa.select(sa.func.count()).select_from(table).where(_linked(table) == sa.any_(ids))
+    query = sa.select(sa.func.count()).select_from(table).where(linked(table) == sa.any_(ids))
     return int(conn.execute(query).scalar_one())
