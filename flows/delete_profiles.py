@@ -14,7 +14,8 @@ import threading
 import uuid
 from typing import Annotated, Any
 
-from prefect import flow, get_client
+from prefect import Flow, flow, get_client
+from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -41,9 +42,9 @@ class DeletionApproval(RunInput):
     expected_count: int = Field(ge=0, description="The number of profiles shown in the preview.")
 
 
-def _on_cancellation(flow: Any, run: Any, state: State) -> None:
+def _on_cancellation(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
     """A run cancelled by its runner or worker (process killed): cancel the jobs it drove."""
-    d.cancel_flow_run(str(run.id), FLOW_RUN_CANCELLED)
+    d.cancel_flow_run(str(flow_run.id), FLOW_RUN_CANCELLED)
 
 
 @flow(
@@ -151,9 +152,9 @@ def _paused(form: Any, timeout_s: int) -> Any:
 def _cancelled(message: str) -> State:
     """End the run Cancelled. After a pause timed out the server turns any other transition into Failed
     ("paused and never resumed"), so the state is forced."""
-    state = Cancelled(message=message)
+    state: State[Any] = Cancelled(message=message)
     with get_client(sync_client=True) as client:
-        client.set_flow_run_state(flow_run.get_id(), state, force=True)
+        client.set_flow_run_state(str(flow_run.get_id()), state, force=True)
     return state
 
 

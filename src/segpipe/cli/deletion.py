@@ -88,8 +88,8 @@ class RichDeletionProgress:
         self._task = self._bar.add_task(description or "delete profiles", total=total)
 
     def advance(self, steps: int = 1, description: str | None = None) -> None:
-        label = {"description": f"delete profiles ({description})"} if description else {}
-        self._bar.update(self._task, advance=steps, **label)
+        label = f"delete profiles ({description})" if description else None
+        self._bar.update(self._task, advance=steps, description=label)
 
     def finish(self) -> None:
         self._bar.stop()

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 from segpipe.db import schema as t
 from segpipe.deletion import audit, jobs
 from segpipe.deletion.audit import SALT_SETTING, hash_external_id
-from segpipe.deletion.run import DeletionResult, check_resume, result_of, resume
+from segpipe.deletion.run import DeletionResult, check_resume, result_of, run_job
 from segpipe.deletion.verify import job_totals
 from segpipe.errors import GateRefused, SegpipeError
 from segpipe.progress import Progress
@@ -136,7 +136,7 @@ def run_due_job(engine: Engine, job_id: uuid.UUID, progress: Progress | None = N
     """Carry out one held job whose time has come; its actor must still hold the permissions."""
     try:
         authorize_due(engine, job_id)
-        result = resume(engine, job_id, progress)
+        result = run_job(engine, job_id, progress)
     except SegpipeError as exc:
         return DueRun(job_id, "error", error=str(exc))
     return DueRun(job_id, result.status, result.deleted_profiles, result.error)

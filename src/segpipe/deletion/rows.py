@@ -50,13 +50,13 @@ def profile_tables(metadata: sa.MetaData = t.metadata) -> list[sa.Table]:
     return [table for table in metadata.sorted_tables if table is t.profiles or "profile_id" in table.c]
 
 
-def _check_handled() -> None:
-    missing = [table.name for table in profile_tables() if table.name not in HANDLING]
-    if missing:
-        raise RuntimeError(f"deletion does not say what to do with the profile rows of {', '.join(missing)}")
+def unhandled_tables(metadata: sa.MetaData = t.metadata) -> list[str]:
+    """Tables holding rows of a profile that `HANDLING` does not cover (must be none)."""
+    return [table.name for table in profile_tables(metadata) if table.name not in HANDLING]
 
 
-_check_handled()
+if unhandled := unhandled_tables():
+    raise RuntimeError(f"deletion does not say what to do with the profile rows of {', '.join(unhandled)}")
 
 LINKED_TABLES = tuple(
     sorted(
@@ -154,7 +154,7 @@ def _delete_memberships(conn: Connection, ids: list[int]) -> list[dict[str, Any]
     if corrected:
         points = [{"segment_id": sid, "member_count": count, "source": "deletion"} for sid, count in corrected]
         conn.execute(sa.insert(t.segment_counts).values(points))
-    after = dict(corrected)
+    after = {int(sid): count for sid, count in corrected}
     return [{"segment_id": sid, "removed": n, "member_count": after.get(sid)} for sid, n in sorted(counts.items())]
 
 

@@ -65,7 +65,7 @@ class DeletionResult:
 def run_deletion(engine: Engine, request: DeletionRequest, progress: Progress | None = None) -> DeletionResult:
     """Steps 1–7 (1–5 for a dry run) under the job's and the segment's locks; refusals raise (exit 3)."""
     plan = plan_deletion(engine, request)
-    return _run(engine, plan.job_id, progress)
+    return run_job(engine, plan.job_id, progress)
 
 
 def resume(
@@ -80,7 +80,7 @@ def resume(
 ) -> DeletionResult:
     """Continue a job where it stopped; the arguments given must agree with the job (the same deletion)."""
     check_resume(engine, job_id, actor=actor, segment_key=segment_key, confirm=confirm, expected=expected)
-    return _run(engine, job_id, progress)
+    return run_job(engine, job_id, progress)
 
 
 def check_resume(
@@ -122,7 +122,8 @@ def _resume_refusal(conn: Connection, job: jobs.JobRow, actor: str | None, confi
     return None
 
 
-def _run(engine: Engine, job_id: uuid.UUID, progress: Progress | None) -> DeletionResult:
+def run_job(engine: Engine, job_id: uuid.UUID, progress: Progress | None = None) -> DeletionResult:
+    """Run the job's stages under its and its segment's locks until it is final or waits."""
     with engine.begin() as conn:
         job = jobs.require_job(conn, job_id)
     if job.state in jobs.FINAL_STATES:
