@@ -40,3 +40,14 @@ def test_a_new_table_with_profile_id_is_caught(engine):
         table.to_metadata(metadata)
     sa.Table("loyalty_points", metadata, sa.Column("profile_id", sa.BigInteger))
     assert unhandled_tables() == [] and unhandled_tables(metadata) == ["loyalty_points"]
+
+
+def test_the_batch_function_handles_every_linked_table(engine):
+    with engine.connect() as conn:
+        body = conn.execute(
+            sa.text("SELECT pg_get_functiondef('segpipe.delete_profile_batch(uuid, integer, boolean)'::regprocedure)")
+        ).scalar_one()
+    deletes = {table.name for table in LINKED_TABLES if HANDLING[table.name] is Handling.DELETE}
+    assert {name for name in deletes if f"DELETE FROM segpipe.{name} " not in body} == set()
+    anonymized = {table.name for table in LINKED_TABLES if HANDLING[table.name] is Handling.ANONYMIZE}
+    assert {name for name in anonymized if f"UPDATE segpipe.{name} " not in body} == set()

@@ -1,27 +1,31 @@
-"""Step 6: delete the manifest batch by batch, each batch one transaction with its job update and audit row.
+"""The delete stage: the manifest batch by batch, each batch one transaction with its job update and audit row.
 
-A batch is all or nothing: its rows, its manifest rows marked `deleted`, the job's counter and its audit row
-commit together. Running a batch again finds no pending manifest rows and does nothing, so a crash, a kill
-or a retried task resumes at the first unfinished batch without deleting or counting anything twice.
+Postgres deletes each batch itself (`segpipe.delete_profile_batch`, a SECURITY DEFINER function, sql/0013), so
+a role without DELETE on the customer tables can delete only a gated job's manifest, and only for an actor
+holding the permissions. A batch is all or nothing: its rows, its manifest rows marked `deleted`, the job's
+counter and its audit row commit together. Running a batch again finds no pending manifest rows and does
+nothing, so a crash, a kill or a retried task resumes at the first unfinished batch without deleting or counting
+anything twice.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema as t
-from segpipe.db.engine import set_local
 from segpipe.deletion import audit, jobs
 from segpipe.deletion.gates import JobCancelled, require_state
-from segpipe.deletion.rows import delete_profile_rows
 from segpipe.errors import GateRefused, InvalidInput
 from segpipe.progress import NullProgress, Progress
 
 _m = t.deletion_manifest
+_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @dataclass(frozen=True)
@@ -64,27 +68,33 @@ def delete_batch(engine: Engine, job_id: uuid.UUID, batch_no: int) -> BatchResul
         require_state(job, (jobs.GATE_PASSED, jobs.DELETING), "delete a batch of")
         if job.dry_run:
             raise InvalidInput(f"job {job_id} is a dry run: it deletes nothing", where="job")
-        ids = batch_ids(conn, job_id, batch_no)
-        if not ids:
-            return BatchResult(job_id, batch_no, 0, 0, already_done=True)
-        # Each batch's statements are planned afresh; JIT compilation would cost more than it saves.
-        set_local(conn, {"jit": "off"})
-        counts = delete_profile_rows(conn, ids, audit.audit_salt(conn))
-        conn.execute(
-            sa.update(_m).where(_m.c.job_id == job_id, _m.c.batch_no == batch_no, ~_m.c.deleted).values(deleted=True)
-        )
-        jobs.add_deleted(conn, job_id, counts.tables["profiles"])
-        detail = {
-            "batch_no": batch_no,
-            "manifest_profiles": len(ids),
-            "tables": counts.tables,
-            "activity": counts.activity,
-            "segments": counts.segments,
-            "external_id_hashes": counts.external_id_hashes,
-        }
-        audit.append(conn, job_id, "batch", detail)
-        conn.execute(sa.select(t.data_version.next_value()))
-    return BatchResult(job_id, batch_no, len(ids), counts.tables["profiles"], counts.tables)
+        detail = delete_in_postgres(conn, job_id, batch_no)
+    if detail is None:
+        return BatchResult(job_id, batch_no, 0, 0, already_done=True)
+    tables = {name: int(n) for name, n in detail["tables"].items()}
+    return BatchResult(job_id, batch_no, int(detail["manifest_profiles"]), tables["profiles"], tables)
+
+
+_DELETE_BATCH = sa.text("SELECT segpipe.delete_profile_batch(:job, :batch, :sweep)").bindparams(
+    sa.bindparam("job", type_=UUID(as_uuid=True)), sa.bindparam("batch", type_=sa.Integer)
+)
+
+
+def delete_in_postgres(conn: Connection, job_id: uuid.UUID, batch_no: int, *, sweep: bool = False) -> Any:
+    """Run `segpipe.delete_profile_batch` (sql/0013): Postgres deletes the batch's rows, marks the manifest,
+    counts and audits, and refuses unless the job, its actor and this session qualify. Returns the audit
+    detail, or None when there was nothing to do."""
+    try:
+        return conn.execute(_DELETE_BATCH, {"job": job_id, "batch": batch_no, "sweep": sweep}).scalar()
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
+            raise GateRefused("permission", f"deletion job {job_id}: {_message(exc)}") from None
+        raise
+
+
+def _message(exc: sa.exc.DBAPIError) -> str:
+    diag = getattr(exc.orig, "diag", None)
+    return str(getattr(diag, "message_primary", None) or exc.orig)
 
 
 def run_batches(engine: Engine, job_id: uuid.UUID, progress: Progress | None = None) -> list[BatchResult]:

@@ -4,15 +4,13 @@ Every table of `segpipe.db.schema` with a `profile_id` column holds rows of a pr
 deletion does with them, and importing this module fails when a table with `profile_id` has no entry, so a
 new linked table cannot be forgotten (tests/deletion/test_linked_tables.py also checks the migrated database).
 
-Each statement of a batch filters `profile_id = ANY(ids)` with the batch's sorted ids as one bound bigint
-array: the planner knows how many ids there are and walks the profile_id indexes, touching only the batch's
-rows (a join through the manifest table got plans that scanned all events in every batch; BENCHMARKS.md).
+Postgres deletes a batch (`segpipe.delete_profile_batch`, sql/0013): a new DELETE or ANONYMIZE table needs a
+statement there too; tests/deletion/test_linked_tables.py checks that the function names every one.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +18,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from segpipe.db import schema as t
-from segpipe.deletion.audit import salted_hash
 
 
 class Handling(enum.Enum):
@@ -68,94 +65,6 @@ LINKED_TABLES = tuple(
 probes the tables in parallel)."""
 DELETED_TABLES = tuple(table.name for table in LINKED_TABLES if HANDLING[table.name] is Handling.DELETE)
 ANONYMIZED_TABLES = tuple(table.name for table in LINKED_TABLES if HANDLING[table.name] is Handling.ANONYMIZE)
-# Deleted by profile_id, after the profiles themselves; memberships also correct segment counts.
-_BY_PROFILE = tuple(
-    table for table in LINKED_TABLES if table.name in DELETED_TABLES and table not in (t.profiles, t.memberships)
-)
-
-
-@dataclass(frozen=True)
-class RowCounts:
-    tables: dict[str, int]
-    """Rows deleted per table; `activity` counts the rows anonymized (kept, unlinked)."""
-    external_id_hashes: list[str] = field(default_factory=list)
-    """Salted SHA-256 of the deleted profiles' external ids, sorted (the order says nothing)."""
-    activity: list[dict[str, Any]] = field(default_factory=list)
-    """Anonymized activity rows per campaign and kind."""
-    segments: list[dict[str, Any]] = field(default_factory=list)
-    """Memberships removed per segment, with the corrected member count."""
-
-
-def ids_param(ids: list[int]) -> sa.ColumnElement[Any]:
-    return sa.cast(sa.bindparam("ids", ids, type_=ARRAY(sa.BigInteger)), ARRAY(sa.BigInteger))
-
-
-def delete_profile_rows(conn: Connection, ids: list[int], salt: str) -> RowCounts:
-    """Delete the profiles first (their row locks make a concurrent upsert of the same external id wait, then
-    create a new profile), then everything linked to them; activity is kept with the link removed."""
-    hashes = _delete_profiles(conn, ids, salt)
-    tables = {"profiles": len(hashes)}
-    for table in _BY_PROFILE:
-        tables[table.name] = _delete_by_profile(conn, table, ids)
-    segments = _delete_memberships(conn, ids)
-    tables["memberships"] = sum(s["removed"] for s in segments)
-    activity = _anonymize_activity(conn, ids)
-    tables["activity"] = sum(a["count"] for a in activity)
-    return RowCounts(tables, hashes, activity, segments)
-
-
-def _delete_profiles(conn: Connection, ids: list[int], salt: str) -> list[str]:
-    p = t.profiles
-    deleted = sa.delete(p).where(p.c.id == sa.any_(ids_param(ids))).returning(p.c.external_id).cte("deleted")
-    hashed = salted_hash(salt, deleted.c.external_id).label("hashed")
-    return list(conn.execute(sa.select(hashed).order_by(hashed)).scalars())
-
-
-def _delete_by_profile(conn: Connection, table: sa.Table, ids: list[int]) -> int:
-    result = conn.execute(sa.delete(table).where(table.c.profile_id == sa.any_(ids_param(ids))))
-    return int(result.rowcount)
-
-
-def _anonymize_activity(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
-    a = t.activity
-    changed = (
-        sa.update(a)
-        .where(a.c.profile_id == sa.any_(ids_param(ids)))
-        .values(profile_id=None, anonymized_at=sa.func.now())
-        .returning(a.c.campaign, a.c.kind)
-        .cte("anonymized")
-    )
-    query = (
-        sa.select(changed.c.campaign, changed.c.kind, sa.func.count())
-        .group_by(changed.c.campaign, changed.c.kind)
-        .order_by(changed.c.campaign, changed.c.kind)
-    )
-    return [{"campaign": c, "kind": k, "count": int(n)} for c, k, n in conn.execute(query)]
-
-
-def _delete_memberships(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
-    """Remove the profiles from every segment; correct each affected segment's member count, with a trend
-    point of source `deletion`."""
-    m, s = t.memberships, t.segments
-    removed = sa.delete(m).where(m.c.profile_id == sa.any_(ids_param(ids))).returning(m.c.segment_id).cte("removed")
-    per_segment = sa.select(removed.c.segment_id, sa.func.count()).group_by(removed.c.segment_id)
-    counts = {int(segment_id): int(n) for segment_id, n in conn.execute(per_segment)}
-    if not counts:
-        return []
-    delta = sa.values(sa.column("segment_id", sa.BigInteger), sa.column("n", sa.BigInteger), name="delta").data(
-        sorted(counts.items())
-    )
-    corrected = conn.execute(
-        sa.update(s)
-        .where(s.c.id == delta.c.segment_id, s.c.member_count.is_not(None))
-        .values(member_count=sa.func.greatest(s.c.member_count - delta.c.n, 0))
-        .returning(s.c.id, s.c.member_count)
-    ).all()
-    if corrected:
-        points = [{"segment_id": sid, "member_count": count, "source": "deletion"} for sid, count in corrected]
-        conn.execute(sa.insert(t.segment_counts).values(points))
-    after = {int(sid): count for sid, count in corrected}
-    return [{"segment_id": sid, "removed": n, "member_count": after.get(sid)} for sid, n in sorted(counts.items())]
 
 
 def linked(table: sa.Table) -> sa.ColumnElement[Any]:

@@ -21,15 +21,9 @@ from segpipe.db import schema as t
 from segpipe.db.engine import set_local
 from segpipe.deletion import audit, jobs
 from segpipe.deletion.activity import compare_to_baseline
-from segpipe.deletion.execute import batch_ids, pending_batches
+from segpipe.deletion.execute import delete_in_postgres, pending_batches
 from segpipe.deletion.gates import require_state
-from segpipe.deletion.rows import (
-    ANONYMIZED_TABLES,
-    DELETED_TABLES,
-    LINKED_TABLES,
-    delete_profile_rows,
-    remaining_in_batches,
-)
+from segpipe.deletion.rows import ANONYMIZED_TABLES, DELETED_TABLES, LINKED_TABLES, remaining_in_batches
 from segpipe.errors import InvalidInput
 
 T = TypeVar("T")
@@ -128,14 +122,9 @@ def _sweep(engine: Engine, job_id: uuid.UUID, batches: list[int]) -> dict[str, i
     swept = []
     for batch_no in batches:
         with engine.begin() as conn:
-            ids = batch_ids(conn, job_id, batch_no, pending_only=False)
-            counts = delete_profile_rows(conn, ids, audit.audit_salt(conn))
-            if not any(counts.tables.values()):
-                continue
-            detail = {"batch_no": batch_no, "tables": counts.tables, "activity": counts.activity}
-            audit.append(conn, job_id, "sweep", {**detail, "segments": counts.segments})
-            conn.execute(sa.select(t.data_version.next_value()))
-        swept.append(counts.tables)
+            detail = delete_in_postgres(conn, job_id, batch_no, sweep=True)
+        if detail is not None:
+            swept.append({name: int(n) for name, n in detail["tables"].items()})
     return _total(swept)
 
 
