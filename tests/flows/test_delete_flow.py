@@ -110,3 +110,45 @@ def test_held_by_the_flow_then_carried_out_by_the_scheduled_flow(world, cli, flo
     done = run_due_deletions()
     assert [(r["job_id"], r["status"], r["deleted_profiles"]) for r in done] == [(held["job_id"], "completed", 4)]
     assert _count(world, "attributes->>'country' = 'FR'") == 0
+
+
+def test_cancelling_a_running_deletion_keeps_committed_batches_and_stops(world, cli, flow_env):
+    """Batch 2 waits on a row lock the test holds (u08), so the run is cancelled while it deletes: batches 1
+    and 2 commit, 3 and 4 never start."""
+    assert cli("grant", "alice", "profiles:view", "profiles:edit").exit_code == 0
+    blocker = world.connect()
+    blocker.execute(sa.text("SELECT 1 FROM segpipe.profiles WHERE external_id = 'u08' FOR UPDATE"))
+    try:
+        worker, states = _in_thread(segment_key="fr", actor="alice", confirm_name="France", expected=4, batch_size=1)
+        wait_for(lambda: _batches_audited(world) == [1], 60, "the first batch")
+        flow_run_id = _job(world).flow_run_id
+        api(flow_env, "POST", f"/flow_runs/{flow_run_id}/set_state", json={"state": {"type": "CANCELLING"}})
+    finally:
+        blocker.rollback()
+        blocker.close()
+    worker.join(60)
+    assert states and states[0].is_cancelled(), states
+    job = _job(world)
+    assert job.state == "cancelled" and job.deleted_profiles == 2
+    assert _existing(world, ["u07", "u08", "u09", "u10"]) == {"u09", "u10"}
+    steps = _steps(world, job.id)
+    assert steps[-3:] == ["batch", "batch", "cancelled"]
+    with world.connect() as conn:
+        detail = conn.execute(
+            sa.text("SELECT detail FROM segpipe.deletion_audit WHERE job_id = :j AND step = 'cancelled'"), {"j": job.id}
+        ).scalar_one()
+    assert detail["batches_deleted"] == [1, 2] and detail["tables"]["profiles"] == 2
+
+
+def _batches_audited(engine) -> list[int]:
+    with engine.connect() as conn:
+        query = sa.text(
+            "SELECT (detail->>'batch_no')::int FROM segpipe.deletion_audit WHERE step = 'batch' ORDER BY id"
+        )
+        return list(conn.execute(query).scalars())
+
+
+def _existing(engine, ids: list[str]) -> set[str]:
+    with engine.connect() as conn:
+        query = sa.text("SELECT external_id FROM segpipe.profiles WHERE external_id = ANY(:ids)")
+        return set(conn.execute(query, {"ids": ids}).scalars())
