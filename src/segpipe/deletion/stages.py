@@ -159,13 +159,17 @@ def next_stage(job: JobRow, ran: Iterable[str] = ()) -> Stage | None:
 
 
 def run_stage(engine: Engine, job_id: uuid.UUID, name: str, ctx: StageContext | None = None) -> object:
-    """Run one stage of the job (one Prefect task); refused when the job is not in a state it runs from."""
+    """Run one stage of the job (one Prefect task); refused when the job is not in a state it runs from. A job
+    cancelled meanwhile ends the stage quietly (the caller reads the job's state next)."""
     stage = STAGES[name]
     with engine.begin() as conn:
         job = jobs.require_job(conn, job_id)
     if job.state not in stage.starts_from:
         raise InvalidInput(f"job {job_id} is {job.state}; stage {name} runs from {' or '.join(stage.starts_from)}")
-    return stage.execute(engine, job_id, ctx or StageContext())
+    try:
+        return stage.execute(engine, job_id, ctx or StageContext())
+    except JobCancelled:
+        return None
 
 
 def advance(engine: Engine, job_id: uuid.UUID, ctx: StageContext, ran: Iterable[str] = ()) -> list[str]:
