@@ -26,9 +26,8 @@ class Handling(enum.Enum):
     ANONYMIZE = "anonymize"
     """The rows stay with `profile_id` set to NULL (message activity: campaign statistics must not change)."""
     KEEP = "keep"
-    """Ids only, no personal data, and needed after the deletion: the deletion's own record of which profile ids
-    it deletes, and the change logs of incremental refresh (a deleted profile's id logged there is how the next
-    refresh learns it left its segments; refresh prunes the logs)."""
+    """Ids only, no personal data: the deletion's own record of which profile ids it deletes, and the incremental
+    refresh's change logs (a deletion is a change the next refresh must see; pruned after it has)."""
 
 
 HANDLING: dict[str, Handling] = {
