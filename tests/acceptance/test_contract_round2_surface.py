@@ -28,7 +28,11 @@ ROUND2: list[tuple[tuple[str, ...], set[str], int]] = [
     (("segment", "history"), {"--json"}, 1),
     (("segment", "deactivate"), {"--json", "--actor"}, 1),
     (("apply",), {"--prune", "--dry-run", "--json"}, 1),
-    (("delete-profiles",), {"--confirm", "--expect", "--actor", "--dry-run", "--json"}, 1),
+    (("delete-profiles",), {"--confirm", "--expect", "--actor", "--dry-run", "--hold-days", "--json"}, 1),
+    (("deletion", "list"), {"--json"}, 0),
+    (("deletion", "lookup"), {"--json"}, 1),
+    (("deletion", "cancel"), {"--json"}, 1),
+    (("deletion", "show"), {"--json"}, 1),
     (("catalog",), {"--host", "--port", "--show-members", "--json"}, 0),
     (("serve",), {"--no-catalog", "--json"}, 0),
 ]
@@ -107,6 +111,9 @@ def test_readme_command_table_agrees_with_help(code: str) -> None:
         "--prune",
         "segpipe catalog",
         "--no-catalog",
+        "--hold-days",
+        "lookup",
+        "cancel",
     ],
 )
 def test_readme_mentions_every_round2_addition(word: str) -> None:
