@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from segpipe.config import Settings
 from segpipe.db.engine import get_engine
-from tests.reliability.helpers import SEGPIPE
+from tests.reliability.helpers import SEGPIPE, table_names
 from tests.reliability.world import OBJECTS, profile_rows, write_jsonl
 
 pytestmark = pytest.mark.reliability
@@ -110,6 +110,17 @@ def test_no_password_when_the_database_is_unreachable(secret_url, tmp_path):
     assert PASSWORD not in text
 
 
+def _tables_mentioning(engine, text: str) -> list[str]:
+    """The segpipe tables with a row whose text holds `text` (table names from the catalog)."""
+    found = []
+    with engine.connect() as conn:
+        for name in table_names(engine):
+            query = f'SELECT EXISTS (SELECT 1 FROM segpipe."{name}" r WHERE strpos(r::text, :t) > 0)'
+            if conn.execute(sa.text(query), {"t": text}).scalar_one():
+                found.append(name)
+    return found
+
+
 def _prefect_everything(server) -> str:
     """Flow runs, task runs, logs, artifacts, events and the server log, as one text."""
     from prefect.client.orchestration import get_client
@@ -153,6 +164,7 @@ def test_flows_on_prefect_hold_no_password_and_no_deleted_identifier(secret_url,
             sa.text("SELECT count(*) FROM segpipe.profiles WHERE external_id LIKE 'gone-%'")
         ).scalar_one()
     assert gone == 0
+    assert _tables_mentioning(engine, "gone-") == [], "a deleted profile's identifier survives in the database"
     for row in DOOMED:
         for value in (row["external_id"], row["email"]):
             assert value not in everything, f"{value} in Prefect runs, logs, artifacts or events"
