@@ -130,10 +130,12 @@ def _published(result: DeletionResult) -> dict[str, Any]:
 
 
 def preview_markdown(shown: Preview) -> str:
-    sample = ", ".join(f"`{x}`" for x in shown.sample) or "none"
+    """The preview artifact and approval form: counts only. Both outlive the deletion in Prefect, so they hold no
+    external id (the CLI's `--dry-run` shows a sample on the terminal)."""
     tables = "\n".join(f"| {name} | {count:,} |" for name, count in sorted(shown.tables.items()))
     return (
         f"# Delete {shown.count:,} profiles of segment `{shown.segment_key}` ({shown.segment_name})\n\n"
-        f"Job `{shown.job_id}`. Sample: {sample}.\n\n| table | rows |\n|---|---|\n{tables}\n\n"
+        f"Job `{shown.job_id}`. A sample of external ids: `segpipe delete-profiles ... --dry-run`.\n\n"
+        f"| table | rows |\n|---|---|\n{tables}\n\n"
         "To approve, type the segment's exact name and this count. Message activity is anonymized, not deleted.\n"
     )

@@ -37,6 +37,13 @@ def _race(world, first: list[str], second: list[str], offset: float = 0.0) -> li
     return outcomes
 
 
+def _failures(world) -> list[tuple[str, str]]:
+    """The stored error of every failed segment refresh (to explain a failed race)."""
+    query = "SELECT s.key, r.error FROM segpipe.segment_refreshes r JOIN segpipe.segments s ON s.id = r.segment_id WHERE r.status = 'failed'"
+    with world["engine"].connect() as conn:
+        return [tuple(row) for row in conn.execute(sa.text(query))]
+
+
 def _fresh(world) -> None:
     """After the race a refresh-all publishes exactly what a recompute gives (nothing stale left behind)."""
     assert world["invoke"]("refresh", "--all").exit_code == 0
@@ -101,7 +108,7 @@ def test_apply_of_a_changed_definition_during_a_refresh(world):
             f"kind: Segment\nkey: de\nname: Germany\nrules: {{attribute: country, op: eq, value: {country}}}\n"
         )
         outcomes = _race(world, ["refresh", "--all"], ["apply", str(doc)], _offset(world))
-        assert [code for code, _ in outcomes] == [0, 0], outcomes
+        assert [code for code, _ in outcomes] == [0, 0], (outcomes, _failures(world))
         _fresh(world)
         with world["engine"].connect() as conn:
             expected = conn.execute(

@@ -28,6 +28,7 @@ from tests.reliability.world import (
 pytestmark = pytest.mark.reliability
 KILLS = budget(KILLS_ENV, 5)
 LOAD_KINDS = ("profiles", "events", "subscriptions", "activity")
+ESTIMATE = 4.0  # seconds a command takes, until its first rerun is timed
 
 
 def _faults(n: int) -> list[str]:
@@ -61,14 +62,14 @@ def _tally(flow: str, crashes: list) -> None:
 @pytest.mark.parametrize("kind", LOAD_KINDS)
 def test_load_is_exactly_before_or_after(world, kind):
     engine, home = world["engine"], world["home"]
-    typical = _timed(world, "load", kind, str(write_jsonl(home / f"{kind}-warm.jsonl", ROWS[kind](100))))
+    typical = ESTIMATE  # then the duration of each rerun
     crashes = []
     for n, fault in enumerate(_faults(KILLS), start=101):
         path = write_jsonl(home / f"{kind}-{n}.jsonl", ROWS[kind](n))
         before = content(engine)
         crashes.append(_crash(world, ["load", kind, str(path)], fault, typical))
         middle = content(engine)
-        _timed(world, "load", kind, str(path))  # the next run succeeds without repair
+        typical = _timed(world, "load", kind, str(path))  # the next run succeeds without repair
         after = content(engine)
         assert middle in (before, after), f"{kind} load crashed ({crashes[-1]}) left a partial write"
     _tally(f"load {kind}", crashes)
@@ -93,14 +94,13 @@ def _change_data(world, n: int) -> None:
 
 def test_refresh_all_publishes_whole_segments(world):
     engine = world["engine"]
-    typical = _timed(world, "refresh", "--all")
-    crashes = []
+    typical, crashes = ESTIMATE, []
     for n, fault in enumerate(_faults(KILLS), start=200):
         _change_data(world, n)
         before = _members(engine)
         crashes.append(_crash(world, ["refresh", "--all"], fault, typical))
         _memberships_hold(engine, before)
-        _timed(world, "refresh", "--all")
+        typical = _timed(world, "refresh", "--all")
         _memberships_hold(engine, {})
     _tally("refresh-all", crashes)
 
@@ -123,15 +123,14 @@ def _last_snapshot_ready(engine) -> None:
 
 def test_presend_snapshot_is_ready_and_complete_or_not_ready(world):
     engine = world["engine"]
-    typical = _timed(world, "presend", "bf")
-    crashes = []
+    typical, crashes = 2 * ESTIMATE, []
     for n, fault in enumerate(_faults(KILLS), start=300):
         _change_data(world, n)
         before = _members(engine)
         crashes.append(_crash(world, ["presend", "bf"], fault, typical))
         _snapshots_whole(engine)
         _memberships_hold(engine, before)
-        _timed(world, "presend", "bf")
+        typical = _timed(world, "presend", "bf")
         _snapshots_whole(engine)
         _last_snapshot_ready(engine)
     _tally("presend", crashes)
@@ -144,8 +143,7 @@ def _statuses(engine) -> dict[str, str]:
 
 def test_classify_is_before_or_after(world):
     engine, invoke = world["engine"], world["invoke"]
-    typical = _timed(world, "classify")
-    crashes = []
+    typical, crashes = ESTIMATE, []
     campaign = world["home"] / "campaign.yaml"
     for n, fault in enumerate(_faults(KILLS), start=400):
         status = ("scheduled", "draft")[n % 2]  # the live use of bf's segments comes and goes
@@ -156,7 +154,7 @@ def test_classify_is_before_or_after(world):
         as_of = "2099-01-01T00:00:00Z"
         crashes.append(_crash(world, ["classify", "--as-of", as_of], fault, typical))
         middle = _statuses(engine)
-        _timed(world, "classify", "--as-of", as_of)
+        typical = _timed(world, "classify", "--as-of", as_of)
         after = _statuses(engine)
         assert middle in (before, after), f"classify crash left a mixed state: {middle}"
     _tally("classify", crashes)
