@@ -185,5 +185,7 @@ def test_flows_on_prefect_hold_no_password_and_no_deleted_identifier(
     for row in DOOMED:
         for value in (row["external_id"], row["email"]):
             at = everything.find(value)
-            assert at < 0, f"{value} in Prefect runs, logs, artifacts or events: ...{everything[max(0, at - 700) : at + 200]}"
+            assert at < 0, (
+                f"{value} in Prefect runs, logs, artifacts or events: ...{everything[max(0, at - 700) : at + 200]}"
+            )
             assert value not in audit, f"{value} in the deletion audit"
