@@ -1,0 +1,95 @@
+"""Runs that narrate (issue 13.3), through the CLI and the session's real Prefect server: run logs in the API,
+state messages, a refused presend without a traceback, and presend's checks in text and JSON."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from tests.flows.helpers import AUDIENCE, api, last_json, wait_for
+
+PREFECT = {"SEGPIPE_ORCHESTRATION": "prefect"}
+
+
+def _logs(server, flow_run_id: str) -> list[str]:
+    logs = api(server, "POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": [flow_run_id]}}})
+    return [entry["message"] for entry in logs]
+
+
+def _flow_run(server, flow_run_id: str) -> dict:
+    return api(server, "GET", f"/flow_runs/{flow_run_id}")
+
+
+def test_a_refresh_run_logs_each_step_and_sets_its_state_message(world, cli, flow_env):
+    result = cli("refresh", "--all", "--json", env=PREFECT)
+    assert result.exit_code == 0, result.output
+    run_id = json.loads(result.stdout)[0]["run_id"]
+    with world.connect() as conn:
+        flow_run_id = conn.execute(
+            sa.text("SELECT flow_run_id FROM segpipe.refresh_runs WHERE id = :r"), {"r": run_id}
+        ).scalar_one()
+
+    def complete() -> list[str] | None:
+        lines = _logs(flow_env, flow_run_id)
+        return lines if any(line.startswith(f"refresh run {run_id} closed") for line in lines) else None
+
+    lines = wait_for(complete, 30, "the refresh run's logs")
+    text = "\n".join(lines)
+    assert f"refresh run {run_id} (cli) as of" in text and "planned in" in text
+    assert "de: succeeded" in text and "6 members (+6 / -0)" in text and " ms" in text
+    assert "de-pro: succeeded" in text
+    state = _flow_run(flow_env, flow_run_id)["state"]
+    assert state["type"] == "COMPLETED"
+    assert state["message"].startswith(f"refresh run {run_id} as of") and "succeeded" in state["message"]
+
+
+def test_a_refused_presend_fails_with_one_line_and_no_traceback(world, cli, flow_env):
+    with world.begin() as conn:
+        conn.execute(sa.text("UPDATE segpipe.consumers SET status = 'sent' WHERE key = 'bf'"))
+    refused = cli("presend", "bf", "--json", env=PREFECT)
+    assert refused.exit_code == 3 and last_json(refused)["gate"] == "campaign-status"
+    runs = api(
+        flow_env,
+        "POST",
+        "/flow_runs/filter",
+        json={"flow_runs": {"name": {"any_": ["presend bf"]}}, "sort": "START_TIME_DESC", "limit": 1},
+    )
+    run = runs[0]
+    assert run["state"]["type"] == "FAILED"
+    message = run["state"]["message"]
+    assert "campaign 'bf'" in message and "\n" not in message and "Traceback" not in message
+    lines = wait_for(lambda: _logs(flow_env, run["id"]), 30, "the refused presend's logs")
+    assert any(line.startswith("refused: campaign 'bf'") for line in lines)
+    assert not any("Traceback" in line for line in lines), lines
+
+
+def test_presend_prints_its_checks_in_text_and_json(world, cli, flow_env):
+    data = json.loads(cli("presend", "bf", "--json", env=PREFECT).stdout)
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks and all({"name", "expected", "observed", "success"} <= set(c) for c in checks.values())
+    assert all(c["success"] for c in checks.values())
+    run = api(
+        flow_env,
+        "POST",
+        "/flow_runs/filter",
+        json={"flow_runs": {"name": {"any_": ["presend bf"]}}, "sort": "START_TIME_DESC", "limit": 1},
+    )[0]
+    assert run["state"]["message"].startswith(f"snapshot {data['snapshot_id']}: {len(AUDIENCE)} members of bf")
+    text = cli("presend", "bf")
+    assert text.exit_code == 0, text.output
+    for name in checks:
+        assert f"ok   {name}: expected " in text.stdout
+    assert ">=" not in text.stdout
+
+
+def test_a_refused_audience_shows_its_checks(world, cli):
+    with world.begin() as conn:
+        conn.execute(sa.text("UPDATE segpipe.profiles SET attributes = '{}'"))
+        conn.execute(sa.text("SELECT nextval('segpipe.data_version')"))
+    refused = cli("presend", "bf", "--json")
+    assert refused.exit_code == 3
+    checks = {c["name"]: c for c in last_json(refused)["details"]["checks"]}
+    assert checks["not_empty"]["success"] is False and checks["not_empty"]["observed"] == 0
+    text = cli("presend", "bf")
+    assert text.exit_code == 3 and "FAIL not_empty: expected ≥ 1, observed 0" in text.stderr
