@@ -10,7 +10,7 @@ event's `message` (tasks.events, tasks.reporting) into the notification.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 BLOCK_NAME = "segpipe-alerts"
@@ -61,7 +61,7 @@ def install(webhook: str) -> dict[str, Any]:
         url=webhook,
         json_data={"text": "{{subject}}\n{{body}}", "subject": "{{subject}}", "body": "{{body}}"},
     )
-    block_id = block.save(BLOCK_NAME, overwrite=True)
+    block_id = cast(UUID, block.save(BLOCK_NAME, overwrite=True))
     with get_client(sync_client=True) as client:
         for alert in ALERTS:
             for old in client.read_automations_by_name(alert.name):
@@ -71,12 +71,12 @@ def install(webhook: str) -> dict[str, Any]:
 
 
 def _automation(alert: Alert, block_id: UUID) -> Any:
-    from prefect.automations import AutomationCore, EventTrigger, SendNotification
+    from prefect.automations import AutomationCore, EventTrigger, Posture, SendNotification
 
     trigger = EventTrigger(
         expect=set(alert.events),
         match={"prefect.resource.id": alert.resource},
-        posture="Reactive",
+        posture=Posture.Reactive,
         threshold=1,
     )
     action = SendNotification(block_document_id=block_id, subject=SUBJECT, body=BODY)
