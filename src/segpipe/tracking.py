@@ -15,7 +15,7 @@ from segpipe.config import Settings
 from segpipe.db.engine import get_engine
 from segpipe.db.schema import profiles
 from segpipe.errors import InvalidInput
-from segpipe.load import copy, merge, validate
+from segpipe.load import append, copy, merge, resolve, validate
 from segpipe.timeutil import now
 
 
@@ -41,7 +41,7 @@ class Tracked:
 def _one_row(table: sa.Table, row: tuple[Any, ...]) -> sa.FromClause:
     """A one-row source with the staging table's columns, every value a typed bound parameter.
 
-    JSON is already serialized text here, so it travels as text; the merge casts it (see merge._jsonb).
+    JSON is already serialized text here, so it travels as text; the merge casts it (see append._jsonb).
     """
     values = []
     for column, value in zip(table.columns, row, strict=True):
@@ -80,7 +80,8 @@ def identify(
     row = _convert(validate.profile_row, record, "identify")
     engine = get_engine(settings or Settings.from_env())
     with engine.begin() as conn:
-        counts = merge.merge_profiles(conn, _one_row(copy.PROFILES, (1, *row)), 1, materialize=False)
+        source = _one_row(copy.PROFILES, (1, *row))
+        counts = resolve.retry_deadlocks(conn, lambda: merge.merge_profiles(conn, source, 1, materialize=False))
         profile_id = _profile_id(conn, row[0])
         if counts.inserted or counts.updated:
             merge.bump_data_version(conn)
@@ -109,7 +110,8 @@ def track(
     row = _convert(validate.event_row, record, "track")
     engine = get_engine(settings or Settings.from_env())
     with engine.begin() as conn:
-        counts = merge.merge_events(conn, _one_row(copy.EVENTS, (1, *row)), 1)
+        source = _one_row(copy.EVENTS, (1, *row))
+        counts = resolve.retry_deadlocks(conn, lambda: append.merge_events(conn, source, 1))
         profile_id = _profile_id(conn, row[0])
         if counts.inserted or counts.profiles_created:
             merge.bump_data_version(conn)

@@ -427,10 +427,11 @@ def test_activity_counts_by_kind(sp):
         {"external_id": sp.id("a"), "campaign": camp, "kind": kind, "occurred_at": "2026-01-01T00:00:00Z"}
         for kind in ("sent", "sent", "open", "click")
     ]
+    sp.load_rows("profiles", [{"external_id": sp.id("a")}])
     out = sp.load_rows("activity", rows)
-    assert out["profiles_created"] == 1
+    assert out["profiles_created"] == 0  # §7: activity never creates a profile
     stats = sp.ok("campaign", "stats", camp)
-    assert stats["sent"] == 2 and stats["open"] == 1 and stats["click"] == 1
+    assert stats["sent"] == 1 and stats["open"] == 1 and stats["click"] == 1  # §7: unique on the natural key
     assert stats.get("bounce", 0) == 0
     bad = sp.jsonl([{**rows[0], "kind": "opened"}])
     assert sp.run("load", "activity", bad).exit_code == 2

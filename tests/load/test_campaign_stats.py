@@ -21,7 +21,12 @@ def _stats(cli, key: str) -> dict[str, int]:
     return json.loads(result.stdout)
 
 
+def _profiles(cli, tmp_path, *external_ids: str) -> None:
+    load_json(cli, "profiles", write_jsonl(tmp_path / "p.jsonl", [{"external_id": x} for x in external_ids]))
+
+
 def test_counts_by_kind_survive_profile_deletion(clean, cli, tmp_path):
+    _profiles(cli, tmp_path, "a", "b")
     records = [_activity("a", "spring", "sent"), _activity("b", "spring", "sent"), _activity("a", "spring", "open"),
                _activity("a", "spring", "click"), _activity("a", "autumn", "sent")]  # fmt: skip
     load_json(cli, "activity", write_jsonl(tmp_path / "a.jsonl", records))
@@ -36,6 +41,7 @@ def test_counts_by_kind_survive_profile_deletion(clean, cli, tmp_path):
 
 
 def test_human_output_is_a_table(clean, cli, tmp_path):
+    _profiles(cli, tmp_path, "a")
     load_json(cli, "activity", write_jsonl(tmp_path / "a.jsonl", [_activity("a", "c", "bounce")]))
     result = cli("campaign", "stats", "c")
     assert result.exit_code == 0 and "bounce" in result.stdout and "1" in result.stdout

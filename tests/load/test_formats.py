@@ -167,4 +167,4 @@ def test_empty_file_loads_nothing(clean, cli, tmp_path):
 def test_human_output(clean, cli, tmp_path):
     result = cli("load", "profiles", str(write_jsonl(tmp_path / "p.jsonl", PROFILES)))
     assert result.exit_code == 0
-    assert "Loaded 2 profiles row(s)" in result.stdout and "2 inserted" in result.stdout
+    assert "Loaded 2 profiles row(s)" in result.stdout and "2 new, 0 updated, 0 already known" in result.stdout

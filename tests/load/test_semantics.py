@@ -109,9 +109,13 @@ def test_event_id_dedupe_within_file_and_across_loads(clean, cli, tmp_path):
     assert rows(clean, "SELECT properties FROM segpipe.events WHERE event_id = 'e1'") == [({"copy": 1},)]
     second = [{**base, "external_id": "u1", "event_id": "e2"}, {**base, "external_id": "u3", "event_id": "e3"}]
     out = load_json(cli, "events", write_jsonl(tmp_path / "b.jsonl", second))
-    assert (out["inserted"], out["skipped_duplicates"]) == (1, 1)
+    assert (out["inserted"], out["skipped_duplicates"], out["already_known"]) == (1, 1, 1)
     assert counts(clean)["events"] == 5 and counts(clean)["event_ids"] == 3
     assert rows(clean, "SELECT count(*) FROM segpipe.events WHERE event_id IS NULL") == [(2,)]
+    # a reload stores no event with an event_id again; events without one are appended (contract §2)
+    out = load_json(cli, "events", write_jsonl(tmp_path / "a.jsonl", first))
+    assert (out["inserted"], out["already_known"], out["skipped_duplicates"]) == (2, 2, 3)
+    assert counts(clean)["events"] == 7
 
 
 def test_integer_event_ids_and_external_ids_are_text(clean, cli, tmp_path):
@@ -134,16 +138,13 @@ def test_unknown_external_ids_create_profiles(clean, cli, tmp_path):
         write_jsonl(tmp_path / "s.jsonl", [{**sub, "external_id": "s-new"}, {**sub, "external_id": "known"}]),
     )
     assert out["profiles_created"] == 1 and out["inserted"] == 2
-    out = load_json(
-        cli,
-        "activity",
-        write_jsonl(tmp_path / "a.jsonl", [{**act, "external_id": "a-new"}, {**act, "external_id": "a-new"}]),
-    )
-    assert out["profiles_created"] == 1 and out["inserted"] == 2
-    for external_id in ("s-new", "a-new"):
-        p = profile(clean, external_id)
-        assert p["attributes"] == {} and p["email"] is None and p["created_at"] >= before
+    p = profile(clean, "s-new")
+    assert p["attributes"] == {} and p["email"] is None and p["created_at"] >= before
     assert profile(clean, "known")["attributes"] == {"k": 1}
+    # activity is the exception: an unknown external_id is an invalid row, never a new profile
+    result = cli("load", "activity", str(write_jsonl(tmp_path / "a.jsonl", [{**act, "external_id": "a-new"}])))
+    assert result.exit_code == 2 and "a.jsonl:1: unknown external_id 'a-new'" in result.stderr
+    assert profile(clean, "a-new") is None
 
 
 def test_latest_subscription_wins_out_of_order(clean, cli, tmp_path):
@@ -177,11 +178,13 @@ def test_subscription_reload_is_idempotent_and_ties_go_to_the_later_row(clean, c
     assert (out["inserted"], out["skipped_duplicates"]) == (0, 2)
 
 
-def test_activity_appends_every_record(clean, cli, tmp_path):
+def test_activity_is_stored_once_per_key(clean, cli, tmp_path):
+    load_json(cli, "profiles", write_jsonl(tmp_path / "p.jsonl", [{"external_id": "a"}]))
     act = {"external_id": "a", "campaign": "c1", "kind": "open", "occurred_at": "2024-01-01T00:00:00Z"}
     path = write_jsonl(tmp_path / "a.jsonl", [act, act])
-    load_json(cli, "activity", path)
-    assert counts(clean)["activity"] == 2
+    out = load_json(cli, "activity", path)
+    assert (out["inserted"], out["already_known"], out["skipped_duplicates"]) == (1, 0, 1)
+    assert counts(clean)["activity"] == 1
 
 
 def _delete_profile(engine, external_id: str) -> None:
@@ -233,9 +236,10 @@ def test_a_deleted_profile_tracked_or_loaded_again_is_new(clean, cli, tmp_path, 
     _delete_profile(clean, "t")
     out = load_json(
         cli,
-        "activity",
+        "subscriptions",
         write_jsonl(
-            tmp_path / "a.jsonl", [{"external_id": "t", "campaign": "c", "kind": "sent", "occurred_at": "2024-01-01"}]
+            tmp_path / "s.jsonl",
+            [{"external_id": "t", "channel": "sms", "status": "subscribed", "updated_at": "2024-01-01"}],
         ),
     )
     assert out["profiles_created"] == 1

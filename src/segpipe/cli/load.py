@@ -55,9 +55,9 @@ def load_command(
 
 def _render_load(result: LoadResult) -> None:
     console.print(
-        f"Loaded {result.rows} {result.kind} row(s) from {result.file}: {result.inserted} inserted, "
-        f"{result.updated} updated, {result.unchanged} unchanged, {result.skipped_duplicates} duplicate(s) skipped, "
-        f"{result.profiles_created} profile(s) created.",
+        f"Loaded {result.rows} {result.kind} row(s) from {result.file}: {result.inserted} new, "
+        f"{result.updated} updated, {result.already_known} already known, "
+        f"{result.skipped_duplicates} duplicate(s) skipped, {result.profiles_created} profile(s) created.",
         highlight=False,
         soft_wrap=True,
     )

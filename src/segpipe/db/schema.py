@@ -62,6 +62,7 @@ activity = sa.Table(
     sa.Column("kind", sa.Text, nullable=False),
     sa.Column("occurred_at", TS, nullable=False),
     sa.Column("anonymized_at", TS),
+    sa.Column("activity_id", sa.Text),
 )
 
 segments = sa.Table(

@@ -51,12 +51,20 @@ SUBSCRIPTIONS = _stage(
     sa.Column("updated_at", TS, nullable=False),
 )
 
-ACTIVITY = _stage(
-    "segpipe_stage_activity",
-    sa.Column("campaign", sa.Text, nullable=False),
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("occurred_at", TS, nullable=False),
-)
+
+def _activity_stage(name: str) -> sa.Table:
+    return _stage(
+        name,
+        sa.Column("campaign", sa.Text, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("occurred_at", TS, nullable=False),
+        sa.Column("activity_id", sa.Text),
+    )
+
+
+ACTIVITY = _activity_stage("segpipe_stage_activity")
+# Staged activity rows of unknown external ids, moved out of ACTIVITY on their way to the reject file.
+UNKNOWN_ACTIVITY = _activity_stage("segpipe_stage_unknown_activity")
 
 # One row per external_id: the staged profile rows folded in row order (see merge.collapse_profiles).
 PROFILE_CHANGES = _temp_table(

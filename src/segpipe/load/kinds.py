@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from segpipe.db import schema
 from segpipe.errors import InvalidInput
-from segpipe.load import copy, merge, validate
+from segpipe.load import append, copy, merge, validate
 from segpipe.load.validate import Dialect
 
 
@@ -26,6 +26,8 @@ class Kind:
     merge: Callable[[Connection, sa.FromClause, int], merge.MergeCounts]
     tables: tuple[sa.Table, ...]
     """The tables a load of this kind writes (ANALYZE candidates)."""
+    known_profiles_only: bool = False
+    """Rows of an unknown external_id are invalid (activity) instead of creating the profile."""
 
 
 KINDS: dict[str, Kind] = {
@@ -44,7 +46,7 @@ KINDS: dict[str, Kind] = {
             frozenset({"external_id", "event", "occurred_at", "properties", "event_id"}),
             validate.event_row,
             copy.EVENTS,
-            merge.merge_events,
+            append.merge_events,
             (schema.events, schema.event_ids, schema.profiles),
         ),
         Kind(
@@ -52,16 +54,17 @@ KINDS: dict[str, Kind] = {
             frozenset({"external_id", "channel", "status", "updated_at"}),
             validate.subscription_row,
             copy.SUBSCRIPTIONS,
-            merge.merge_subscriptions,
+            append.merge_subscriptions,
             (schema.subscriptions, schema.profiles),
         ),
         Kind(
             "activity",
-            frozenset({"external_id", "campaign", "kind", "occurred_at"}),
+            frozenset({"external_id", "campaign", "kind", "occurred_at", "activity_id"}),
             validate.activity_row,
             copy.ACTIVITY,
-            merge.merge_activity,
-            (schema.activity, schema.profiles),
+            append.merge_activity,
+            (schema.activity,),
+            known_profiles_only=True,
         ),
     )
 }

@@ -17,11 +17,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema
 from segpipe.db.engine import BULK_SETTINGS, set_local
-from segpipe.load import copy
+from segpipe.load import copy, resolve
 from segpipe.load.kinds import Kind, get_kind
 from segpipe.load.merge import MergeCounts, bump_data_version
 from segpipe.load.readers import Source, parquet_columns, read_rows
 from segpipe.load.rejects import Rejects, default_rejects_path
+from segpipe.load.unknown import reject_unknown
 from segpipe.load.validate import RowError
 
 
@@ -32,8 +33,12 @@ class LoadResult:
     rows: int
     """Data rows read (blank lines not counted): valid + rejected."""
     inserted: int
+    """New rows: profiles created by a profiles load; events, subscription records, activity rows stored."""
     updated: int
+    already_known: int
+    """Rows already stored before this load, left as they were (profiles: profiles, not rows)."""
     unchanged: int
+    """The same number as `already_known` (the name of the first release, kept for scripts)."""
     skipped_duplicates: int
     rejected: int
     profiles_created: int
@@ -76,6 +81,22 @@ def _staged_rows(source: Source, kind: Kind, rejects: Rejects, tally: _Tally) ->
         rejects.add(number, error, record)
 
 
+def _merge(conn: Connection, kind: Kind, rejects: Rejects, staged: int) -> MergeCounts:
+    """Merge the staged rows, one load of a kind at a time; a deadlock victim retries from its savepoint.
+
+    The hook for change tracking: `bump_data_version` runs here (and in tracking.py) in the same transaction
+    as every merge that wrote something, with the staging table still there."""
+    resolve.serialize(conn, kind.name)
+    if kind.known_profiles_only:
+        staged -= resolve.retry_deadlocks(conn, lambda: reject_unknown(conn, kind.stage, rejects))
+    if not staged:
+        return MergeCounts()
+    counts = resolve.retry_deadlocks(conn, lambda: kind.merge(conn, kind.stage, staged))
+    if counts.inserted or counts.updated or counts.profiles_created:
+        bump_data_version(conn)
+    return counts
+
+
 def _stage_and_merge(conn: Connection, kind: Kind, source: Source, rejects: Rejects, tally: _Tally) -> MergeCounts:
     set_local(conn, BULK_SETTINGS)
     copy.create_temp(conn, kind.stage)
@@ -84,9 +105,7 @@ def _stage_and_merge(conn: Connection, kind: Kind, source: Source, rejects: Reje
     counts = MergeCounts()
     if staged:
         copy.analyze(conn, kind.stage)
-        counts = kind.merge(conn, kind.stage, staged)
-        if counts.inserted or counts.updated or counts.profiles_created:
-            bump_data_version(conn)
+        counts = _merge(conn, kind, rejects, staged)
     tally.lap("merge")
     return counts
 
@@ -109,7 +128,8 @@ def load(
         rows=tally.rows,
         inserted=counts.inserted,
         updated=counts.updated,
-        unchanged=counts.unchanged,
+        already_known=counts.already_known,
+        unchanged=counts.already_known,
         skipped_duplicates=counts.skipped_duplicates,
         rejected=rejects.count,
         profiles_created=counts.profiles_created,

@@ -63,6 +63,11 @@ class Rejects:
         if exc is not None and self.path is not None:
             self.path.unlink(missing_ok=True)
 
+    @property
+    def collecting(self) -> bool:
+        """True with `--skip-invalid` (rows go to the file); False when the first invalid row aborts the load."""
+        return self._handle is not None
+
     def add(self, row: int, reason: str, record: Any) -> None:
         if self._handle is None:
             raise InvalidInput(reason, where=f"{self.source.name}:{row}")

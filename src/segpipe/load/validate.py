@@ -172,15 +172,16 @@ def optional_email(record: Mapping[str, Any], dialect: Dialect) -> tuple[str | N
     return clean_text("email", value), True
 
 
-def optional_event_id(record: Mapping[str, Any], dialect: Dialect) -> str | None:
-    value = _value(record, "event_id", dialect)
+def optional_id(record: Mapping[str, Any], name: str, dialect: Dialect) -> str | None:
+    """A client-supplied row id (`event_id`, `activity_id`): text, or an integer taken as its digits."""
+    value = _value(record, name, dialect)
     if value is _ABSENT or value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
-        raise RowError(f"event_id must be a string, got {type_name(value)}")
-    return key_text("event_id", value)
+        raise RowError(f"{name} must be a string, got {type_name(value)}")
+    return key_text(name, value)
 
 
 def _reject_constant(token: str) -> Any:
@@ -273,7 +274,7 @@ def event_row(record: Mapping[str, Any], dialect: Dialect) -> tuple[Any, ...]:
     name = required_text(record, "event")
     occurred_at = timestamp(record, "occurred_at", dialect, required=True)
     properties = json_object(record, "properties", dialect)
-    return eid, name, occurred_at, properties[0] if properties else "{}", optional_event_id(record, dialect)
+    return eid, name, occurred_at, properties[0] if properties else "{}", optional_id(record, "event_id", dialect)
 
 
 def subscription_row(record: Mapping[str, Any], dialect: Dialect) -> tuple[Any, ...]:
@@ -285,8 +286,9 @@ def subscription_row(record: Mapping[str, Any], dialect: Dialect) -> tuple[Any, 
 
 
 def activity_row(record: Mapping[str, Any], dialect: Dialect) -> tuple[Any, ...]:
-    """(external_id, campaign, kind, occurred_at)."""
+    """(external_id, campaign, kind, occurred_at, activity_id)."""
     eid = external_id(record)
     campaign = required_text(record, "campaign")
     kind = choice(record, "kind", ACTIVITY_KINDS)
-    return eid, campaign, kind, timestamp(record, "occurred_at", dialect, required=True)
+    occurred_at = timestamp(record, "occurred_at", dialect, required=True)
+    return eid, campaign, kind, occurred_at, optional_id(record, "activity_id", dialect)
