@@ -28,7 +28,8 @@ BEGIN
     GRANT CREATE ON SCHEMA segpipe TO segpipe_operator;       -- a refresh run's UNLOGGED shared-scan tables
     GRANT USAGE ON ALL SEQUENCES IN SCHEMA segpipe TO segpipe_operator;  -- data_version, identities
     GRANT INSERT, UPDATE ON segpipe.profiles TO segpipe_operator;       -- load: upsert (no DELETE)
-    GRANT INSERT ON segpipe.events, segpipe.event_ids, segpipe.subscriptions, segpipe.activity
+    GRANT INSERT ON segpipe.events, segpipe.event_ids, segpipe.subscriptions, segpipe.activity,
+        segpipe.loaded_contents
         TO segpipe_operator;
     GRANT INSERT, UPDATE ON segpipe.refresh_runs, segpipe.segment_refreshes TO segpipe_operator;
     GRANT INSERT, DELETE ON segpipe.memberships TO segpipe_operator;   -- refresh writes membership diffs

@@ -6,6 +6,8 @@ Plain functions called from flows (not tasks): they only talk to the Prefect API
 payload has the counts it would have had), each with the segment (`segpipe.segment.<key>`) as resource and
 `rewind: true` in the payload of a run that rewinds live membership; and
 `segpipe.audience.snapshot-ready` with the campaign (`segpipe.campaign.<key>`) as resource.
+
+With SEGPIPE_CATALOG_URL set, artifacts link each segment (and campaign) to its page in the segment catalog.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import quote
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -26,6 +29,7 @@ from prefect.artifacts import (
 )
 from prefect.events import emit_event
 
+from segpipe.config import Settings
 from segpipe.quality import QualityReport
 from segpipe.refresh.engine import RefreshRunResult, SegmentRefreshResult
 from segpipe.refresh.presend import PresendResult
@@ -39,6 +43,15 @@ SEGMENT_EVENTS = {
     "held": "segpipe.segment.held",
 }
 SNAPSHOT_READY = "segpipe.audience.snapshot-ready"
+
+
+def catalog_link(kind: str, key: str | None = None) -> str | None:
+    """The catalog page of a segment or campaign (`kind` segments|campaigns), or of the index (no key); None
+    when no catalog URL is configured."""
+    base = Settings.from_env().catalog_url
+    if not base:
+        return None
+    return f"{base}/{kind}" + ("" if key is None else f"/{quote(key, safe='')}")
 
 
 def artifact_key(*parts: object) -> str:
@@ -101,7 +114,9 @@ def _event_message(result: SegmentRefreshResult) -> str:
 
 
 def refresh_rows(segments: Iterable[SegmentRefreshResult]) -> list[dict[str, Any]]:
-    """One row per segment, numbers formatted for people (`2,459`, `120 ms`)."""
+    """One row per segment, numbers formatted for people (`2,459`, `120 ms`); with a catalog configured, a
+    `catalog` column holds the segment's page."""
+    linked = catalog_link("segments") is not None
     return [
         {
             "segment": s.key,
@@ -111,9 +126,15 @@ def refresh_rows(segments: Iterable[SegmentRefreshResult]) -> list[dict[str, Any
             "removed": count(s.removed),
             "took": duration(s.duration_ms),
             "note": s.error or s.reason or "",
+            **({"catalog": catalog_link("segments", s.key)} if linked else {}),
         }
         for s in segments
     ]
+
+
+def _segment_ref(key: str) -> str:
+    link = catalog_link("segments", key)
+    return f"[`{key}`]({link})" if link else f"`{key}`"
 
 
 def refresh_summary(result: RefreshRunResult, title: str) -> str:
@@ -136,9 +157,12 @@ def refresh_summary(result: RefreshRunResult, title: str) -> str:
         ]
     failed = [s for s in result.segments if s.status == "failed"]
     if failed:
-        lines += ["", "## Failed", ""] + [f"- `{s.key}`: {s.error}" for s in failed]
+        lines += ["", "## Failed", ""] + [f"- {_segment_ref(s.key)}: {s.error}" for s in failed]
     if result.held:
-        lines += ["", "## Held (members unchanged)", ""] + [f"- `{s.key}`: {s.reason}" for s in result.held]
+        lines += ["", "## Held (members unchanged)", ""] + [f"- {_segment_ref(s.key)}: {s.reason}" for s in result.held]
+    index = catalog_link("segments")
+    if index:
+        lines += ["", f"Segment pages: [the catalog]({index}) (each segment's page is in the table)."]
     return "\n".join(lines) + "\n"
 
 
@@ -193,6 +217,9 @@ def publish_presend(result: PresendResult) -> None:
         f"`{result.as_of.isoformat()}` ({run}; {previous}).\n\nRead it: "
         f"`SELECT profile_id FROM segpipe.snapshot_members WHERE snapshot_id = {result.snapshot_id}`\n"
     )
+    page = catalog_link("campaigns", result.campaign)
+    if page:
+        markdown += f"\nThe campaign in the catalog: [{result.campaign}]({page})\n"
     create_markdown_artifact(markdown, key=artifact_key("presend", result.campaign), description="pre-send snapshot")
     campaign = {"prefect.resource.id": f"segpipe.campaign.{result.campaign}", "prefect.resource.name": result.campaign}
     snapshot = {"prefect.resource.id": f"segpipe.snapshot.{result.snapshot_id}", "prefect.resource.role": "snapshot"}

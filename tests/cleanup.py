@@ -11,6 +11,7 @@ WRITTEN_TABLES = (
     "event_ids",
     "subscriptions",
     "activity",
+    "loaded_contents",
     "segments",
     "memberships",
     "consumers",

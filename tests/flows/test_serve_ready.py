@@ -26,7 +26,7 @@ def _serve(server, db_url: str, home: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, **server.env(), "SEGPIPE_DATABASE_URL": db_url, "SEGPIPE_HOME": str(home)}
     segpipe = str(Path(sys.executable).with_name("segpipe"))
     return subprocess.Popen(
-        [segpipe, "serve", *args],
+        [segpipe, "serve", "--no-catalog", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-CUSTOMER_TABLES = ("profiles", "events", "event_ids", "subscriptions", "activity")
+CUSTOMER_TABLES = ("profiles", "events", "event_ids", "subscriptions", "activity", "loaded_contents")
 
 
 @pytest.fixture()

@@ -112,10 +112,14 @@ def test_event_id_dedupe_within_file_and_across_loads(clean, cli, tmp_path):
     assert (out["inserted"], out["skipped_duplicates"], out["already_known"]) == (1, 1, 1)
     assert counts(clean)["events"] == 5 and counts(clean)["event_ids"] == 3
     assert rows(clean, "SELECT count(*) FROM segpipe.events WHERE event_id IS NULL") == [(2,)]
-    # a reload stores no event with an event_id again; events without one are appended (contract §2)
+    # a reload of the same rows changes nothing (§7, load/ledger.py), events without an id included
     out = load_json(cli, "events", write_jsonl(tmp_path / "a.jsonl", first))
-    assert (out["inserted"], out["already_known"], out["skipped_duplicates"]) == (2, 2, 3)
-    assert counts(clean)["events"] == 7
+    assert (out["inserted"], out["already_known"], out["skipped_duplicates"]) == (0, 5, 5)
+    assert counts(clean)["events"] == 5
+    # other content stores no event with an event_id again; events without one are appended (contract §2)
+    out = load_json(cli, "events", write_jsonl(tmp_path / "c.jsonl", [*first, {**base, "external_id": "u3"}]))
+    assert (out["inserted"], out["already_known"], out["skipped_duplicates"]) == (3, 2, 3)
+    assert counts(clean)["events"] == 8
 
 
 def test_integer_event_ids_and_external_ids_are_text(clean, cli, tmp_path):
@@ -220,9 +224,12 @@ def test_a_deleted_profile_comes_back_new(clean, cli, tmp_path, settings):
     p = profile(clean, "r")
     assert p["id"] == again.profile_id and p["attributes"] == {"new": 1} and p["email"] is None
     assert rows(clean, LATEST_SUBSCRIPTION, x="r") == []  # no record: subscribed by default
+    # the same file again changes nothing (load/ledger.py): a stale file does not bring the profile's data back
+    assert load_json(cli, "events", write_jsonl(tmp_path / "e.jsonl", [event]))["inserted"] == 0
     # the stale event_ids row of the deleted profile does not swallow the event when it is sent again
-    out = load_json(cli, "events", write_jsonl(tmp_path / "e.jsonl", [event]))
-    assert (out["inserted"], out["skipped_duplicates"]) == (1, 0)
+    later = {**event, "event_id": "r-2", "occurred_at": "2024-02-01T00:00:00Z"}
+    out = load_json(cli, "events", write_jsonl(tmp_path / "e2.jsonl", [event, later]))
+    assert (out["inserted"], out["skipped_duplicates"]) == (2, 0)
     assert rows(clean, "SELECT profile_id FROM segpipe.event_ids WHERE event_id = 'r-1'") == [(again.profile_id,)]
 
 

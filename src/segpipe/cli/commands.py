@@ -22,6 +22,7 @@ MODULES: tuple[str, ...] = (
     "presend",
     "serve",
     "alerts",
+    "catalog",
     "quickstart",
 )
 

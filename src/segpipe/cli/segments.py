@@ -84,6 +84,8 @@ def list_command(
 def _render_show(data: dict[str, Any]) -> None:
     import yaml
 
+    from segpipe.rules.display import display_order
+
     console.print(f"[bold]{escape(data['name'])}[/bold] ({escape(data['key'])})  {status_text(data)}")
     if data["description"]:
         console.print(escape(data["description"]), highlight=False)
@@ -104,20 +106,6 @@ def _render_show(data: dict[str, Any]) -> None:
     for row in data["history"]:
         history.add_row(when(row["at"]), row["old_status"] or "", row["status"], escape(row["reason"]))
     console.print(history)
-
-
-_KEY_ORDER = ("all", "any", "not", "attribute", "event", "subscription", "segment", "where", "aggregate", "property")
-
-
-def display_order(node: Any) -> Any:
-    """Rule keys in reading order (`attribute, op, value`): jsonb keeps its own key order, not the author's."""
-    if isinstance(node, list):
-        return [display_order(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    rank = {key: i for i, key in enumerate(_KEY_ORDER)}
-    ordered = sorted(node, key=lambda key: (rank.get(key, len(rank)), key != "op", key != "value", key))
-    return {key: display_order(node[key]) for key in ordered}
 
 
 def _refresh_line(data: dict[str, Any]) -> str:

@@ -352,3 +352,13 @@ consumer_deletions = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("deleted_at", TS, nullable=False, server_default=sa.func.now()),
 )
+
+loaded_contents = sa.Table(
+    "loaded_contents",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("sha256", sa.Text, primary_key=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("loaded_at", TS, nullable=False, server_default=sa.func.now()),
+    sa.Column("loaded_by", sa.Text, nullable=False, server_default=sa.text("session_user")),
+)

@@ -6,6 +6,7 @@ matplotlib is imported only when a chart is drawn, with the Agg backend (no disp
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,9 +66,8 @@ def chart_format(path: Path) -> str:
     return suffix[1:]
 
 
-def draw_trend(points: Sequence[TrendPoint], path: Path, title: str) -> Path:
-    """Draw member count over time to a .png or .svg file (written whole: a temporary file, then renamed)."""
-    fmt = chart_format(path)
+def render_trend(points: Sequence[TrendPoint], title: str, fmt: str = "svg") -> bytes:
+    """The member-count chart as PNG or SVG bytes: what `segment trend --output` writes and the catalog shows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,7 +79,8 @@ def draw_trend(points: Sequence[TrendPoint], path: Path, title: str) -> Path:
     axes = figure.add_subplot()
     times: Any = [p.at for p in points]  # matplotlib's stubs do not list datetimes; its date converter takes them
     axes.plot(times, [p.member_count for p in points], marker="o", markersize=3, linewidth=1.5)
-    axes.set_title(title)
+    # A name is text, never mathtext: `$` in a segment name must not be parsed (or fail to parse).
+    axes.set_title(title, parse_math=False)
     axes.set_ylabel("members")
     axes.set_ylim(bottom=0)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -91,7 +92,15 @@ def draw_trend(points: Sequence[TrendPoint], path: Path, title: str) -> Path:
     else:
         axes.text(0.5, 0.5, "no refresh yet", ha="center", va="center", transform=axes.transAxes)
     axes.grid(True, alpha=0.3)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def draw_trend(points: Sequence[TrendPoint], path: Path, title: str) -> Path:
+    """Draw member count over time to a .png or .svg file (written whole: a temporary file, then renamed)."""
+    fmt = chart_format(path)
     partial = path.with_name(f".{path.name}.part")
-    figure.savefig(partial, format=fmt)
+    partial.write_bytes(render_trend(points, title, fmt))
     partial.replace(path)
     return path

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema
 from segpipe.db.engine import BULK_SETTINGS, set_local
-from segpipe.load import copy, resolve
+from segpipe.load import copy, ledger, resolve
 from segpipe.load.kinds import Kind, get_kind
 from segpipe.load.merge import MergeCounts, bump_data_version
 from segpipe.load.readers import Source, parquet_columns, read_rows
@@ -54,6 +54,7 @@ class _Tally:
     rows: int = 0
     ignored: set[str] = field(default_factory=set)
     clock: dict[str, float] = field(default_factory=dict)
+    digest: ledger.ContentDigest = field(default_factory=ledger.ContentDigest)
     _last: float = field(default_factory=time.perf_counter)
 
     def lap(self, name: str) -> None:
@@ -76,21 +77,27 @@ def _staged_rows(source: Source, kind: Kind, rejects: Rejects, tally: _Tally) ->
             else:
                 if not fields.issuperset(record):
                     tally.ignored.update(set(record) - fields)
+                tally.digest.add(values)
                 yield (number, *values)
                 continue
         rejects.add(number, error, record)
 
 
-def _merge(conn: Connection, kind: Kind, rejects: Rejects, staged: int) -> MergeCounts:
+def _merge(conn: Connection, kind: Kind, rejects: Rejects, staged: int, digest: str) -> MergeCounts:
     """Merge the staged rows, one load of a kind at a time; a deadlock victim retries from its savepoint.
 
-    The hook for change tracking: `bump_data_version` runs here (and in tracking.py) in the same transaction
-    as every merge that wrote something, with the staging table still there."""
+    Events already loaded with exactly these rows merge nothing (`ledger`). The hook for change tracking:
+    `bump_data_version` runs here (and in tracking.py) in the same transaction as every merge that wrote
+    something, with the staging table still there."""
     resolve.serialize(conn, kind.name)
     if kind.known_profiles_only:
         staged -= resolve.retry_deadlocks(conn, lambda: reject_unknown(conn, kind.stage, rejects))
     if not staged:
         return MergeCounts()
+    if kind.name in ledger.KINDS:
+        if ledger.seen(conn, kind.name, digest):
+            return MergeCounts(already_known=staged, skipped_duplicates=staged)
+        ledger.record(conn, kind.name, digest, staged)
     counts = resolve.retry_deadlocks(conn, lambda: kind.merge(conn, kind.stage, staged))
     if counts.inserted or counts.updated or counts.profiles_created:
         bump_data_version(conn)
@@ -105,7 +112,7 @@ def _stage_and_merge(conn: Connection, kind: Kind, source: Source, rejects: Reje
     counts = MergeCounts()
     if staged:
         copy.analyze(conn, kind.stage)
-        counts = _merge(conn, kind, rejects, staged)
+        counts = _merge(conn, kind, rejects, staged, tally.digest.hexdigest())
     tally.lap("merge")
     return counts
 
