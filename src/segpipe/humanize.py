@@ -5,6 +5,7 @@ Shared by the CLI's text output and the Prefect artifacts and logs (tasks.narrat
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -46,5 +47,7 @@ def plain(value: Any) -> str:
 
 
 def words(expectation: str) -> str:
-    """An expectation without Markdown-sensitive comparison signs (`>= 1` renders as a block quote): `≥ 1`."""
-    return expectation.replace(">=", "≥").replace("<=", "≤").replace(">", "more than ").replace("<", "less than ")
+    """An expectation in words, numbers with separators and no Markdown-sensitive comparison signs (`>= 1`
+    renders as a block quote): `between 23,951 and 71,853`, `≥ 1`."""
+    text = expectation.replace(">=", "≥").replace("<=", "≤").replace(">", "more than ").replace("<", "less than ")
+    return re.sub(r"\b\d{4,}\b", lambda m: count(int(m.group())), text)
