@@ -7,6 +7,7 @@ result.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import datetime
 
@@ -34,7 +35,7 @@ def run_state(result: RefreshRunResult) -> State:
         state = Failed(message=result.held_message(), data=payload)
     else:
         state = Completed(message=summary_line(result), data=payload)
-    log().info("%s", state.message)
+    log().log(logging.INFO if state.is_completed() else logging.WARNING, "%s", state.message)
     return state
 
 

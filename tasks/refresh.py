@@ -72,9 +72,10 @@ def refresh_segment_task(
 
 
 def describe(result: SegmentRefreshResult) -> str:
-    """One line: `de: succeeded (incremental), 2,459 members (+12 / -3) in 120 ms`, or the reason / error."""
-    mode = getattr(result, "mode", None)
-    text = f"{result.key}: {result.status}" + (f" ({mode})" if mode else "")
+    """One line: `de: succeeded (incremental, 310 profiles evaluated), 2,459 members (+12 / -3) in 120 ms: …`."""
+    mode, evaluated = getattr(result, "mode", None), getattr(result, "evaluated", None)
+    decided = ", ".join(filter(None, [mode, None if evaluated is None else f"{count(evaluated)} profiles evaluated"]))
+    text = f"{result.key}: {result.status}" + (f" ({decided})" if decided else "")
     if result.member_count is not None:
         text += f", {count(result.member_count)} members (+{count(result.added or 0)} / -{count(result.removed or 0)})"
     if result.duration_ms is not None:

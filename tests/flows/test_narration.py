@@ -4,6 +4,7 @@ state messages, a refused presend without a traceback, and presend's checks in t
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -59,8 +60,12 @@ def test_a_refused_presend_fails_with_one_line_and_no_traceback(world, cli, flow
     assert run["state"]["type"] == "FAILED"
     message = run["state"]["message"]
     assert "campaign 'bf'" in message and "\n" not in message and "Traceback" not in message
-    lines = wait_for(lambda: _logs(flow_env, run["id"]), 30, "the refused presend's logs")
-    assert any(line.startswith("refused: campaign 'bf'") for line in lines)
+
+    def refusal_logged() -> list[str] | None:
+        lines = _logs(flow_env, run["id"])
+        return lines if any(line.startswith("refused: campaign 'bf'") for line in lines) else None
+
+    lines = wait_for(refusal_logged, 30, "the refused presend's logs")
     assert not any("Traceback" in line for line in lines), lines
 
 
@@ -93,3 +98,31 @@ def test_a_refused_audience_shows_its_checks(world, cli):
     assert checks["not_empty"]["success"] is False and checks["not_empty"]["observed"] == 0
     text = cli("presend", "bf")
     assert text.exit_code == 3 and "FAIL not_empty: expected ≥ 1, observed 0" in text.stderr
+
+
+def test_classification_changes_emit_events_and_a_state_message(world, flow_env):
+    from flows.classify import classify_inactive
+
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    state = classify_inactive(grace_days=0, return_state=True)
+    assert state.is_completed()
+    changed = [row["key"] for row in state.result() if row["changed"]]
+    assert changed and all(f"{key} → inactive" in state.message for key in changed[:5]), state.message
+    body = {
+        "filter": {
+            "event": {"name": ["segpipe.segment.inactive"]},
+            "resource": {"id": [f"segpipe.segment.{key}" for key in changed]},
+            "occurred": {"since": since.isoformat()},
+        }
+    }
+
+    def received() -> list | None:
+        events = api(flow_env, "POST", "/events/filter", json=body)["events"]
+        return events if len(events) == len(changed) else None
+
+    events = wait_for(received, 30, "the classification events")
+    assert {e["payload"]["old_status"] for e in events} == {"active"}
+    assert all(
+        e["payload"]["message"].startswith(f"segment '{e['resource']['prefect.resource.name']}' is now inactive")
+        for e in events
+    )
