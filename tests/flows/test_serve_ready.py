@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from flows.deployments import DEPLOYMENTS
+from tests.flows.helpers import wait_for
 from tests.flows.test_api_e2e import _stop
 
 
@@ -42,9 +43,16 @@ def _existing(api_url: str) -> set[str]:
 
 def _delete_deployments(api_url: str) -> None:
     """Earlier tests may have served them already: start from none, so that "serving" has something to wait on."""
-    for deployment in httpx.post(f"{api_url}/deployments/filter", json={}, timeout=10).json():
-        httpx.delete(f"{api_url}/deployments/{deployment['id']}", timeout=10).raise_for_status()
-    assert not _existing(api_url)
+
+    def deleted() -> bool:
+        for deployment in httpx.post(f"{api_url}/deployments/filter", json={}, timeout=10).json():
+            response = httpx.delete(f"{api_url}/deployments/{deployment['id']}", timeout=10)
+            if response.status_code == 503:  # the server's SQLite busy: try again
+                return False
+            response.raise_for_status()
+        return not _existing(api_url)
+
+    wait_for(deleted, 60, "the deployments to be deleted")
 
 
 def test_serve_reports_ready_once_every_deployment_exists(world, flow_env, db_url, settings):
