@@ -10,3 +10,15 @@ CREATE TABLE segpipe.loaded_contents (
     loaded_by  text        NOT NULL DEFAULT session_user,
     PRIMARY KEY (kind, sha256)
 );
+
+-- Emptying the events table (TRUNCATE: a reset, outside segpipe's own deletes) forgets what was loaded into it,
+-- so the same file can be loaded again afterwards. Deleting profiles does not: a stale file must not bring a
+-- deleted profile's events back.
+CREATE FUNCTION segpipe.forget_loaded_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    DELETE FROM segpipe.loaded_contents WHERE kind = 'events';
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_truncate_forgets_loads AFTER TRUNCATE ON segpipe.events
+    FOR EACH STATEMENT EXECUTE FUNCTION segpipe.forget_loaded_events();

@@ -33,6 +33,11 @@ BEGIN
         TO segpipe_operator;
     GRANT INSERT, UPDATE ON segpipe.refresh_runs, segpipe.segment_refreshes TO segpipe_operator;
     GRANT INSERT, DELETE ON segpipe.memberships TO segpipe_operator;   -- refresh writes membership diffs
+    -- incremental refresh (0016): its state, and pruning the change logs (the logging triggers are SECURITY
+    -- DEFINER, so writers need nothing on the logs)
+    GRANT SELECT, INSERT, UPDATE, DELETE ON segpipe.incremental_state TO segpipe_operator;
+    GRANT SELECT, DELETE ON segpipe.profile_changes, segpipe.member_changes TO segpipe_operator;
+    GRANT SELECT, INSERT, UPDATE ON segpipe.change_log_horizon TO segpipe_operator;
     GRANT INSERT ON segpipe.segment_counts, segpipe.segment_status_changes, segpipe.segment_events
         TO segpipe_operator;
     GRANT INSERT, UPDATE ON segpipe.audience_snapshots TO segpipe_operator;

@@ -2,7 +2,8 @@
 refusals as one line without a traceback (docs/orchestration.md, "Logs").
 
 Prefect logs every task or flow failure with its traceback. A refusal segpipe raises on purpose (GateRefused,
-NotFound, InvalidInput, …: `segpipe.errors.SegpipeError` except the database faults) is not a bug, so a filter on
+NotFound, InvalidInput, …: `segpipe.errors.SegpipeError` except the database faults, but including
+PrivilegeDbError, Postgres's permission gate) is not a bug, so a filter on
 Prefect's run loggers drops the traceback of those records; unexpected errors keep theirs. Flows also end such a
 run with `end_refused`: a Failed state whose message is the refusal's one line.
 """
@@ -17,7 +18,7 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from prefect.states import Failed, State
 
-from segpipe.errors import DbError, SegpipeError
+from segpipe.errors import DbError, PrivilegeDbError, SegpipeError
 from segpipe.humanize import count, duration, plain, words
 
 __all__ = ["count", "duration", "end_refused", "install_filter", "is_expected", "log", "plain", "words"]
@@ -28,8 +29,9 @@ _fallback = logging.getLogger("segpipe.runs")
 
 
 def is_expected(exc: BaseException) -> bool:
-    """A refusal segpipe raises on purpose (not a database fault): one line, no traceback."""
-    return isinstance(exc, SegpipeError) and not isinstance(exc, DbError)
+    """A refusal segpipe raises on purpose, or Postgres refusing the role a privilege (a permission gate): one
+    line, no traceback. Other database faults are not expected."""
+    return isinstance(exc, PrivilegeDbError) or (isinstance(exc, SegpipeError) and not isinstance(exc, DbError))
 
 
 class RefusalsWithoutTraceback(logging.Filter):

@@ -73,7 +73,7 @@ def refresh_segment_task(
 
 def describe(result: SegmentRefreshResult) -> str:
     """One line: `de: succeeded (incremental, 310 profiles evaluated), 2,459 members (+12 / -3) in 120 ms: …`."""
-    mode, evaluated = getattr(result, "mode", None), getattr(result, "evaluated", None)
+    mode, evaluated = result.mode, result.evaluated
     decided = ", ".join(filter(None, [mode, None if evaluated is None else f"{count(evaluated)} profiles evaluated"]))
     text = f"{result.key}: {result.status}" + (f" ({decided})" if decided else "")
     if result.member_count is not None:

@@ -93,6 +93,8 @@ def segment_event(
             "member_count": result.member_count,
             "added": result.added,
             "removed": result.removed,
+            "mode": result.mode,
+            "evaluated": result.evaluated,
             "duration_ms": result.duration_ms,
             "reason": result.reason,
             "error": result.error,
@@ -120,10 +122,12 @@ def refresh_rows(segments: Iterable[SegmentRefreshResult]) -> list[dict[str, Any
     return [
         {
             "segment": s.key,
-            "status": s.status + (f" ({mode})" if (mode := getattr(s, "mode", None)) else ""),
+            "status": s.status,
+            "mode": s.mode or "",
             "members": count(s.member_count),
             "added": count(s.added),
             "removed": count(s.removed),
+            "evaluated": count(s.evaluated),
             "took": duration(s.duration_ms),
             "note": s.error or s.reason or "",
             **({"catalog": catalog_link("segments", s.key)} if linked else {}),
@@ -146,6 +150,9 @@ def refresh_summary(result: RefreshRunResult, title: str) -> str:
         + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to refresh")
         + ".",
     ]
+    modes = Counter(s.mode for s in result.segments if s.mode)
+    if modes:
+        lines += ["", "Computed: " + ", ".join(f"{count(n)} {mode}" for mode, n in sorted(modes.items())) + "."]
     changed = sorted(
         (s for s in result.segments if (s.added or 0) + (s.removed or 0)),
         key=lambda s: -((s.added or 0) + (s.removed or 0)),

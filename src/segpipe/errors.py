@@ -69,6 +69,14 @@ class TransientDbError(DbError):
     """A database fault worth retrying: lost connection, serialization failure, deadlock, shutdown, resources."""
 
 
+class PrivilegeDbError(DbError):
+    """Postgres refused the session's role (SQLSTATE 42501): a permission gate enforced by the database, exit 3
+    with gate `permission` (docs/security.md). Terminal: a retry will not grant the privilege."""
+
+    exit_code = 3
+    gate = "permission"
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when `exc` is a database fault worth retrying; the only retry policy."""
     return isinstance(exc, TransientDbError)

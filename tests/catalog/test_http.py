@@ -130,7 +130,8 @@ def test_segment_page_links_flow_runs_and_shows_history(client: TestClient) -> N
     assert f'href="http://prefect.test:4200/runs/flow-run/{FLOW_RUN_ID}"' in html
     assert "would remove 5 of 6 members" in html
     gold = client.get("/segments/gold").text
-    assert re.search(r"<td>1</td><td>created</td><td>alice</td>", gold)
+    assert re.search(r"<td>2</td><td>updated</td><td>alice</td>", gold)
+    assert re.search(r"<td>1</td><td>created</td><td>[^<]+</td>", gold)
     assert '<a href="/segments/gold-de">gold-de</a>' in gold
 
 

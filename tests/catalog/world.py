@@ -124,7 +124,8 @@ ADD_HELD = (
 )
 ADD_HISTORY = (
     "INSERT INTO segpipe.segment_definition_history (segment_key, segment_id, version, change, definition, changed_by)"
-    " VALUES ('gold', :s, 1, 'created', :d, 'alice')"
+    " SELECT 'gold', :s, coalesce(max(version), 0) + 1, 'updated', :d, 'alice'"
+    " FROM segpipe.segment_definition_history WHERE segment_key = 'gold'"
 )
 
 

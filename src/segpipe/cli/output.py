@@ -16,7 +16,7 @@ from uuid import UUID
 import typer
 from rich.console import Console, ConsoleDimensions
 
-from segpipe.errors import GateRefused, SegpipeError
+from segpipe.errors import GateRefused, PrivilegeDbError, SegpipeError
 
 PIPE_WIDTH = 1000
 """The width lines are laid out at when the output is not a terminal and COLUMNS is not set."""
@@ -90,21 +90,20 @@ def handle_errors(as_json: bool = False) -> Iterator[None]:
         raise
     except SegpipeError as exc:
         extra: dict[str, Any] = {}
-        if isinstance(exc, GateRefused):
-            extra["gate"] = exc.gate
-            if exc.details is not None:
-                extra["details"] = exc.details
-        fail(str(exc), exc.exit_code, as_json, extra)
+        if getattr(exc, "gate", None):  # GateRefused, or Postgres refusing a privilege (PrivilegeDbError)
+            extra["gate"] = exc.gate  # type: ignore[attr-defined]
+        if isinstance(exc, GateRefused) and exc.details is not None:
+            extra["details"] = exc.details
+        fail(_message(exc), exc.exit_code, as_json, extra)
     except KeyboardInterrupt:
         fail("interrupted", 1, as_json)
     except Exception as exc:
-        if _sqlstate(exc) == "42501":  # Postgres refused the session's role (docs/security.md): a permission gate
-            orig = getattr(exc, "orig", exc)
-            fail(f"permission denied by Postgres: {str(orig).splitlines()[0]}", 3, as_json, {"gate": "permission"})
         if os.environ.get("SEGPIPE_DEBUG"):
             raise
         fail(f"{type(exc).__name__}: {exc}", 1, as_json)
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "sqlstate", None)
+def _message(exc: SegpipeError) -> str:
+    if isinstance(exc, PrivilegeDbError):  # the session's role lacks a privilege (docs/security.md)
+        return f"permission denied by Postgres: {exc.message.split(': ', 1)[-1]}"
+    return str(exc)

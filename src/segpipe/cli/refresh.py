@@ -74,6 +74,8 @@ def result_rows(result: RefreshRunResult) -> list[dict[str, Any]]:
             "member_count": s.member_count,
             "added": s.added,
             "removed": s.removed,
+            "mode": s.mode,
+            "evaluated": s.evaluated,
             "duration_ms": None if s.duration_ms is None else round(s.duration_ms, 1),
             "reason": s.reason,
             "error": s.error,
@@ -100,8 +102,9 @@ def _note(row: dict[str, Any]) -> str:
 
 def render_rows(rows: list[dict[str, Any]]) -> None:
     table = Table(title=f"refresh as of {rows[0]['as_of']:%Y-%m-%d %H:%M:%S %Z}" if rows else "refresh")
-    for name in ("segment", "status", "members", "added", "removed", "duration", "note"):
-        table.add_column(name, justify="right" if name in ("members", "added", "removed", "duration") else "left")
+    numeric = ("members", "added", "removed", "evaluated", "duration")
+    for name in ("segment", "status", "members", "added", "removed", "mode", "evaluated", "duration", "note"):
+        table.add_column(name, justify="right" if name in numeric else "left")
     for row in rows:
         duration = "" if row["duration_ms"] is None else f"{row['duration_ms'] / 1000:.2f} s"
         table.add_row(
@@ -110,6 +113,8 @@ def render_rows(rows: list[dict[str, Any]]) -> None:
             _number(row["member_count"]),
             _number(row["added"]),
             _number(row["removed"]),
+            row["mode"] or "",
+            _number(row["evaluated"]),
             duration,
             _note(row),
         )

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import ExceptionContext
 
-from segpipe.errors import DbError, TransientDbError
+from segpipe.errors import DbError, PrivilegeDbError, TransientDbError
 
 TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53", "55P03", "57P01", "57P02", "57P03")
 """SQLSTATE classes (two characters) and codes a retry can cure: connection exceptions, serialization failure,
@@ -90,6 +90,14 @@ def _classes(kind: type[DbError], prefix: str) -> dict[type[sa.exc.DBAPIError], 
 
 _TRANSIENT = _classes(TransientDbError, "Transient")
 _TERMINAL = _classes(DbError, "Terminal")
+_PRIVILEGE = _classes(PrivilegeDbError, "Privilege")
+INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def _table(orig: BaseException, disconnected: bool) -> dict[type[sa.exc.DBAPIError], type[Any]]:
+    if is_transient_fault(orig, disconnected):
+        return _TRANSIENT
+    return _PRIVILEGE if getattr(orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE else _TERMINAL
 
 
 def classify(ctx: ExceptionContext) -> BaseException | None:
@@ -98,7 +106,7 @@ def classify(ctx: ExceptionContext) -> BaseException | None:
     if ctx.is_pre_ping or not isinstance(wrapped, sa.exc.DBAPIError) or isinstance(wrapped, DbError):
         return None  # a failed pre-ping is SQLAlchemy's to handle (it reconnects); non-driver errors pass
     orig = ctx.original_exception
-    table = _TRANSIENT if is_transient_fault(orig, ctx.is_disconnect) else _TERMINAL
+    table = _table(orig, ctx.is_disconnect)
     cls = table.get(type(wrapped), table[sa.exc.DBAPIError])
     args = (wrapped.hide_parameters, wrapped.connection_invalidated, None, wrapped.ismulti)
     error: BaseException = cls(wrapped.statement, wrapped.params, orig, *args)

@@ -362,3 +362,38 @@ loaded_contents = sa.Table(
     sa.Column("loaded_at", TS, nullable=False, server_default=sa.func.now()),
     sa.Column("loaded_by", sa.Text, nullable=False, server_default=sa.text("session_user")),
 )
+
+# Incremental refresh (sql/0016_incremental_refresh.sql). `xid8` and `pg_snapshot` values are only produced and
+# compared by Postgres functions, never bound, hence NullType.
+profile_changes = sa.Table(
+    "profile_changes",
+    metadata,
+    sa.Column("xid", sa.types.NullType, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("profile_id", sa.BigInteger),
+)
+
+member_changes = sa.Table(
+    "member_changes",
+    metadata,
+    sa.Column("xid", sa.types.NullType, nullable=False),
+    sa.Column("segment_id", sa.BigInteger, nullable=False),
+    sa.Column("profile_id", sa.BigInteger),
+)
+
+incremental_state = sa.Table(
+    "incremental_state",
+    metadata,
+    sa.Column("segment_id", sa.BigInteger, primary_key=True),
+    sa.Column("snapshot", sa.types.NullType, nullable=False),
+    sa.Column("as_of", TS, nullable=False),
+    sa.Column("rules", JSONB, nullable=False),
+    sa.Column("refreshed_at", TS, nullable=False),
+)
+
+change_log_horizon = sa.Table(
+    "change_log_horizon",
+    metadata,
+    sa.Column("one", sa.Boolean, primary_key=True),
+    sa.Column("below", sa.types.NullType, nullable=False),
+)

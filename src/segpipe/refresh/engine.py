@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from segpipe.db import schema as t
 from segpipe.errors import InvalidInput, NotFound, is_transient
 from segpipe.progress import NullProgress, Progress
-from segpipe.refresh import feature_tables, guard, shared
+from segpipe.refresh import feature_tables, guard, incremental, prune, shared
 from segpipe.refresh import graph as g
 from segpipe.refresh.locks import refresh_in_progress
 from segpipe.refresh.membership import SegmentRefreshResult, refresh_segment
@@ -204,7 +204,10 @@ def start_run(
     rows = [{"segment_id": s.segment_id, "status": "queued"} for s in plan.segments]
     rows += [{"segment_id": s.segment_id, "status": "skipped", "reason": s.reason} for s in plan.skipped]
     runs.add_segment_refreshes(conn, run_id, rows)
-    _plan_shared_scans(conn, run_id, [s.segment_id for s in plan.segments if force or s.stale_reason is not None])
+    computed = [s.segment_id for s in plan.segments if force or s.stale_reason is not None]
+    if not force:  # segments refreshed incrementally read no shared scan
+        computed = sorted(set(computed) - incremental.incremental_ids(conn, computed, plan.as_of))
+    _plan_shared_scans(conn, run_id, computed)
     return run_id
 
 
@@ -237,15 +240,25 @@ ANALYZE_AFTER_ROWS = 100_000
 
 
 def finish_run(conn: Connection, run_id: int) -> RefreshRunResult:
-    """Close the run (segments still queued become `cancelled`), drop its shared-scan tables, analyze
-    `memberships` after large writes, and return what happened to each segment."""
+    """Close the run (segments still queued become `cancelled`), drop its shared-scan tables, prune the change
+    logs, analyze `memberships` after large writes, and return what happened to each segment."""
     runs.finish_run(conn, run_id)
     feature_tables.drop_run_tables(conn, run_id)
+    prune.prune_change_logs(conn)
     r = t.refresh_runs
     as_of, rewind = conn.execute(sa.select(r.c.as_of, r.c.rewind).where(r.c.id == run_id)).one()
     segments = [
         SegmentRefreshResult(
-            key, row.status, row.member_count, row.added, row.removed, row.duration_ms, row.error, row.reason
+            key,
+            row.status,
+            row.member_count,
+            row.added,
+            row.removed,
+            row.duration_ms,
+            row.error,
+            row.reason,
+            row.mode,
+            row.evaluated,
         )
         for key, row in runs.run_segment_refreshes(conn, run_id)
     ]

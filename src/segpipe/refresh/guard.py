@@ -132,9 +132,16 @@ class RefreshGate:
         since = previous if rewinding else None
         return cls(segment_id, row.key, as_of, max_drop, row.trigger, since, accept_drop, refresh_id)
 
+    def holds(self, conn: Connection, counts: DropCounts) -> bool:
+        """Whether `check_drop` will hold a diff with these counts."""
+        return not self.accept_drop and self._gated(conn, counts)
+
+    def _gated(self, conn: Connection, counts: DropCounts) -> bool:
+        return self.trigger not in EXEMPT_TRIGGERS and exceeds(counts, self.max_drop) and self._live(conn)
+
     def check_drop(self, conn: Connection, counts: DropCounts) -> None:
         """Hold (record, raise RefreshHeld) or let through a diff with these counts; see the module doc."""
-        if self.trigger in EXEMPT_TRIGGERS or not exceeds(counts, self.max_drop) or not self._live(conn):
+        if not self._gated(conn, counts):
             return
         detail = {**asdict(counts), "max_drop": self.max_drop, "as_of": self.as_of.isoformat()}
         if self.accept_drop:

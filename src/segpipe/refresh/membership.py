@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection, Engine
 from segpipe.db.driver_errors import describe_driver_error
 from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.errors import InvalidInput, SegpipeError, is_transient
-from segpipe.refresh import feature_tables
-from segpipe.refresh.guard import RefreshGate, RefreshHeld, staged_counts
+from segpipe.refresh import feature_tables, incremental
+from segpipe.refresh.guard import DropCounts, RefreshGate, RefreshHeld, staged_counts
 from segpipe.refresh.locks import segment_lock
 from segpipe.refresh.shared import segment_features
 from segpipe.refresh.stale import DependencyState, stale_reason
@@ -39,6 +39,10 @@ class SegmentRefreshResult:
     duration_ms: float | None = None
     error: str | None = None
     reason: str | None = None
+    mode: str | None = None
+    """`incremental` or `full` when members were computed (None: not computed)."""
+    evaluated: int | None = None
+    """Profiles evaluated: the affected set (incremental) or every profile (full)."""
 
 
 def compile_segment(
@@ -133,8 +137,10 @@ def _evaluate(
 ) -> SegmentRefreshResult:
     """Inside one REPEATABLE READ transaction: decide staleness, compute, write the diff, record; commit.
 
-    Before it, the run's shared scans this segment reads are built (see `feature_tables`)."""
-    shared = _shared_features(conn, run_id, key, as_of, force)
+    Incremental (`refresh.incremental`) unless forced or without a usable incremental state; a full recompute
+    first builds the run's shared scans this segment reads (`feature_tables`)."""
+    candidate = not force and incremental.has_state(conn, key, as_of)
+    shared = _shared_features(conn, run_id, key, as_of, force) if not candidate else set()
     version = runs.data_version(conn)
     segment = require_segment(conn, key)
     reason = _stale_reason(conn, segment, as_of, version, force)
@@ -149,13 +155,23 @@ def _evaluate(
         conn.commit()
         return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
     set_local(conn, BULK_SETTINGS)
-    columns = feature_tables.shared_columns(conn, run_id, shared, version) if shared else None
-    query = compile_segment(segment, as_of, members_resolver(conn), columns)
+    scope = incremental.plan_incremental(conn, segment, as_of) if candidate else None
+    if isinstance(scope, incremental.Scope):
+        query = incremental.affected_members(segment, as_of, members_resolver(conn))
+    else:
+        columns = feature_tables.shared_columns(conn, run_id, shared, version) if shared else None
+        query = compile_segment(segment, as_of, members_resolver(conn), columns)
+    scoped = scope if isinstance(scope, incremental.Scope) else None
+    if isinstance(scope, str):
+        reason = f"{reason}; full recompute: {scope}"
     try:
-        fields, duration = store_members(conn, segment.id, query, as_of, version, refresh_id, reason, accept_drop)
+        fields, duration = store_members(
+            conn, segment.id, query, as_of, version, refresh_id, reason, accept_drop, scope=scoped
+        )
     except RefreshHeld as held:
         conn.commit()  # the held row and event, nothing else
         return SegmentRefreshResult(key, "held", duration_ms=held.duration_ms, reason=held.reason, **held.fields)
+    incremental.save_state(conn, segment.id, as_of)
     conn.commit()
     return SegmentRefreshResult(key, "succeeded", duration_ms=duration, **fields)
 
@@ -169,34 +185,59 @@ def store_members(
     refresh_id: int,
     reason: str,
     accept_drop: bool = False,
+    *,
+    scope: incremental.Scope | None = None,
 ) -> tuple[dict[str, Any], float | None]:
     """Compute the members and write the difference to the stored ones (all of them when there are none yet),
     record the refresh as succeeded, in the caller's transaction; returns the recorded fields and the duration
-    in ms.
+    in ms. With `scope` (an incremental refresh) `query` covers only the affected profiles and the difference
+    is limited to them.
 
-    The refresh gates (`guard`) run here, where every computed member set is written: a rewind the run was not
-    started to make is refused, and a diff removing too much of a live audience is held (RefreshHeld, after
-    recording it) instead of applied.
+    The refresh gates (`guard`) run here, where every computed member set is written, full or incremental: a
+    rewind the run was not started to make is refused, and a diff removing too much of a live audience is held
+    (RefreshHeld, after recording it) instead of applied.
     """
     gate = RefreshGate.load(conn, segment_id, refresh_id, as_of, accept_drop)
-    if memberships.has_members(conn, segment_id):
-        count = memberships.stage_new_members(conn, query)
-        gate.check_drop(conn, staged_counts(conn, segment_id, count))
-        added, removed = memberships.apply_new_members(conn, segment_id)
+    if scope is not None:
+        mode, evaluated = "incremental", scope.evaluated
+        count, added, removed = _apply_incremental(conn, segment_id, query, gate)
     else:
-        count = added = memberships.insert_members(conn, segment_id, query)
-        removed = 0
+        mode, evaluated = "full", incremental.evaluated_profiles(conn, refresh_id, version)
+        if memberships.has_members(conn, segment_id):
+            count = memberships.stage_new_members(conn, query)
+            gate.check_drop(conn, staged_counts(conn, segment_id, count))
+            added, removed = memberships.apply_new_members(conn, segment_id)
+        else:
+            count = added = memberships.insert_members(conn, segment_id, query)
+            removed = 0
     gate.record_written(conn)
     memberships.record_refreshed(conn, segment_id, count, as_of, version)
     fields: dict[str, Any] = {"member_count": count, "added": added, "removed": removed, "reason": reason}
+    fields |= {"mode": mode, "evaluated": evaluated}
     return fields, runs.record_outcome(conn, refresh_id, "succeeded", **fields)
+
+
+def _apply_incremental(
+    conn: Connection, segment_id: int, query: sa.Select[Any], gate: RefreshGate
+) -> tuple[int, int, int]:
+    """Apply an incremental diff in a savepoint; the counts are known only once applied, so a diff the count gate
+    holds is rolled back before the hold is recorded (stored members unchanged)."""
+    savepoint = conn.begin_nested()
+    count, added, removed = incremental.apply_affected_members(conn, segment_id, query)
+    counts = DropCounts(count - added + removed, count, added, removed)
+    if gate.holds(conn, counts):
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    gate.check_drop(conn, counts)  # records and raises when held; logs an accepted drop
+    return count, added, removed
 
 
 def _stale_reason(conn: Connection, segment: SegmentRow, as_of: datetime, version: int, force: bool) -> str | None:
     if force:
         return "forced"
     deps = [DependencyState(d.key, d.last_refreshed_at) for d in memberships.dependencies_of(conn, segment.id)]
-    return stale_reason(segment, as_of, version, deps)
+    return stale_reason(segment, as_of, version, deps) or incremental.unseen_changes(conn, segment.id)
 
 
 def _shared_features(conn: Connection, run_id: int, key: str, as_of: datetime, force: bool) -> set[EventFeature]:
