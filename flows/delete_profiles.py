@@ -1,17 +1,21 @@
-"""Audited deletion of a segment's profiles, with the approval asked in the Prefect UI when not given upfront.
+"""Audited deletion of a segment's profiles: the stages of `segpipe.deletion.stages.PLAN`, one task each.
 
-Plan (permission; the confirmation when given) → freeze the manifest (the segment refreshed now) → preview
-(count, sample, rows per table). Without `confirm_name` and `expected`, the run pauses with a form asking for
-the segment's exact name and the count shown; no answer within `approval_timeout_s` refuses the job and ends
-the run Cancelled. Then the GX gate, one task per batch (a retried batch is a no-op), a progress artifact, verify.
+After the manifest is frozen a preview artifact shows what would be deleted. Without `confirm_name` and
+`expected`, a real deletion pauses with a form asking for the segment's exact name and the count shown (a dry
+run never pauses: it previews and ends); no answer within `approval_timeout_s` refuses the job and ends the run
+Cancelled. Cancelling the flow run (paused or running) cancels the job: nothing more is deleted. With
+`hold_days`, the job is frozen and gated now and the scheduled `run-due-deletions` flow deletes it later.
 """
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import uuid
 from typing import Annotated, Any
 
-from prefect import flow, get_client
+from prefect import Flow, flow, get_client
+from prefect.client.schemas.objects import FlowRun
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -21,26 +25,17 @@ from pydantic import Field
 
 from flows import naming
 from flows.params import SegmentKey
-from segpipe.deletion import DeletionRequest, DeletionResult, Preview
+from segpipe.deletion import DeletionRequest, DeletionResult
+from segpipe.deletion.explain import preview_markdown
 from segpipe.deletion.plan import DEFAULT_MAX_SHARE
+from segpipe.errors import SegpipeError
+from tasks import deletion as d
 from tasks import reporting
 from tasks.actors import resolve_actor_task
-from tasks.deletion import (
-    confirm_task,
-    delete_batch_task,
-    dry_run_task,
-    freeze_manifest_task,
-    gate_task,
-    pending_batches_task,
-    plan_deletion_task,
-    preview_task,
-    refuse_task,
-    result_task,
-    verify_task,
-)
 from tasks.policy import FLOW_TIMEOUT_S
 
 APPROVAL_POLL_S = 2
+FLOW_RUN_CANCELLED = "the Prefect flow run was cancelled"
 
 
 class DeletionApproval(RunInput):
@@ -48,11 +43,17 @@ class DeletionApproval(RunInput):
     expected_count: int = Field(ge=0, description="The number of profiles shown in the preview.")
 
 
+def _on_cancellation(flow: Flow[..., Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """A run cancelled by its runner or worker (process killed): cancel the jobs it drove."""
+    d.cancel_flow_run(str(flow_run.id), FLOW_RUN_CANCELLED)
+
+
 @flow(
     name="delete-segment-profiles",
     flow_run_name=naming.delete_profiles_name,
     persist_result=False,
     timeout_seconds=FLOW_TIMEOUT_S["deletion"],
+    on_cancellation=[_on_cancellation],
 )
 def delete_segment_profiles(
     segment_key: SegmentKey,
@@ -68,15 +69,18 @@ def delete_segment_profiles(
     expected: Annotated[int | None, Field(ge=0, description="The count you saw; empty: asked later.")] = None,
     dry_run: bool = False,
     batch_size: Annotated[
-        int | None, Field(ge=1, description="Profiles deleted per batch (one task each); empty: about 5M rows each.")
+        int | None, Field(ge=1, description="Profiles deleted per batch; empty: about 5M rows each.")
     ] = None,
     max_share: Annotated[float, Field(gt=0, le=1, description="Refuse above this share of all profiles.")] = (
         DEFAULT_MAX_SHARE
     ),
     tolerance: Annotated[int, Field(ge=0, description="Accepted difference to the expected count.")] = 0,
     approval_timeout_s: Annotated[int, Field(ge=1, description="How long to wait for the approval.")] = 3600,
+    hold_days: Annotated[
+        int | None, Field(ge=0, description="Delete after this many days unless cancelled; empty: at once.")
+    ] = None,
 ) -> dict[str, Any] | State:
-    """Delete every profile of the segment, audited; see docs/orchestration.md."""
+    """Delete every profile of the segment, audited; see docs/orchestration.md and docs/deletion.md."""
     confirmed = confirm_name is not None and expected is not None
     request = DeletionRequest(
         segment_key=segment_key,
@@ -87,61 +91,99 @@ def delete_segment_profiles(
         batch_size=batch_size,
         max_share=max_share,
         tolerance=tolerance,
+        hold_days=hold_days,
+        flow_run_id=str(flow_run.get_id()),
     )
-    job_id = plan_deletion_task(request)
-    freeze_manifest_task(job_id)
-    shown = preview_task(job_id)
-    reporting.publish_markdown(preview_markdown(shown), f"deletion-{job_id}-preview", "what would be deleted")
-    if not confirmed and not _approved(job_id, shown, approval_timeout_s):
-        return _cancelled(refuse_task(job_id, "confirmation", f"no approval within {approval_timeout_s} s"))
-    if dry_run:
-        return _published(dry_run_task(job_id))
-    gate_task(job_id)
-    _delete_batches(job_id)
-    verify_task(job_id)
-    return _published(result_task(job_id))
+    job_id = d.plan_deletion_task(request)
+    ended = run_stages(job_id, approval_timeout_s)
+    return ended if ended is not None else _published(d.result_of(job_id))
 
 
-def _approved(job_id: uuid.UUID, shown: Preview, timeout_s: int) -> bool:
+def run_stages(job_id: uuid.UUID, approval_timeout_s: int = 3600) -> State | None:
+    """Run the job's stages in plan order, one task each; returns a final state when the run must end early
+    (cancelled, or no approval in time), else None (the job is final or held)."""
+    ran: list[str] = []
+    while True:
+        if d.flow_run_cancelled():
+            return _cancelled(d.cancel(job_id, FLOW_RUN_CANCELLED).error or FLOW_RUN_CANCELLED)
+        step = d.next_stage_task(job_id, ran)
+        if step.waiting == "approval":
+            if (ended := _ask_approval(job_id, step.plan, approval_timeout_s)) is not None:
+                return ended
+            continue
+        if step.stage is None:
+            return _cancelled(f"deletion job {job_id} was cancelled") if step.state == "cancelled" else None
+        d.run_stage_task(job_id, step.stage)
+        ran.append(step.stage)
+        if step.stage == "freeze-manifest":
+            shown = d.preview_task(job_id)
+            reporting.publish_markdown(preview_markdown(shown, step.plan), f"deletion-{job_id}-preview", "preview")
+
+
+def _ask_approval(job_id: uuid.UUID, plan: list[str], timeout_s: int) -> State | None:
     """Pause for the approval form; a given answer is checked by `confirm_deletion` (a wrong name refuses)."""
-    form = DeletionApproval.with_initial_data(description=preview_markdown(shown), segment_name="", expected_count=0)
-    try:
-        approval = pause_flow_run(wait_for_input=form, timeout=timeout_s, poll_interval=APPROVAL_POLL_S)
-    except FlowPauseTimeout:
-        return False
-    confirm_task(job_id, approval.segment_name, approval.expected_count)
-    return True
+    shown = d.preview_task(job_id)
+    form = DeletionApproval.with_initial_data(
+        description=preview_markdown(shown, plan), segment_name="", expected_count=0
+    )
+    answer = _paused(form, timeout_s)
+    if answer == "cancelled":
+        return _cancelled(d.cancel(job_id, FLOW_RUN_CANCELLED).error or FLOW_RUN_CANCELLED)
+    if answer is None:
+        return _cancelled(d.refuse_task(job_id, "confirmation", f"no approval within {timeout_s} s"))
+    d.confirm_task(job_id, answer.segment_name, answer.expected_count)
+    return None
+
+
+def _paused(form: Any, timeout_s: int) -> Any:
+    """The approval, None after the timeout, or "cancelled" as soon as the paused run is cancelled.
+
+    `pause_flow_run` waits only for a resume, so it waits on a thread of its own while this one watches for a
+    cancellation (the waiting thread ends at the timeout)."""
+    answer: dict[str, Any] = {}
+
+    def wait() -> None:
+        try:
+            answer["input"] = pause_flow_run(wait_for_input=form, timeout=timeout_s, poll_interval=APPROVAL_POLL_S)
+        except FlowPauseTimeout:
+            answer["input"] = None
+
+    waiter = threading.Thread(target=contextvars.copy_context().run, args=(wait,), daemon=True)
+    waiter.start()
+    while waiter.is_alive():
+        waiter.join(APPROVAL_POLL_S)
+        if waiter.is_alive() and d.flow_run_cancelled():
+            return "cancelled"
+    return answer.get("input")
 
 
 def _cancelled(message: str) -> State:
     """End the run Cancelled. After a pause timed out the server turns any other transition into Failed
-    ("paused and never resumed"), so the state is forced first."""
-    state = Cancelled(message=message)
+    ("paused and never resumed"), so the state is forced."""
+    state: State[Any] = Cancelled(message=message)
     with get_client(sync_client=True) as client:
-        client.set_flow_run_state(flow_run.get_id(), state, force=True)
+        client.set_flow_run_state(str(flow_run.get_id()), state, force=True)
     return state
 
 
-def _delete_batches(job_id: uuid.UUID) -> None:
-    batches = pending_batches_task(job_id)
-    progress = reporting.ProgressReport(len(batches), f"deletion-{job_id}-progress", "batches deleted")
-    for batch_no in batches:
-        delete_batch_task(job_id, batch_no)
-        progress.advance()
-
-
 def _published(result: DeletionResult) -> dict[str, Any]:
-    data = result.to_dict()
+    data = result.to_json()
     rows = [{"table": table, "rows": count} for table, count in sorted(result.tables.items())]
     reporting.publish_table(rows or [{"table": "-", "rows": 0}], f"deletion-{result.job_id}-tables", result.status)
     return data
 
 
-def preview_markdown(shown: Preview) -> str:
-    sample = ", ".join(f"`{x}`" for x in shown.sample) or "none"
-    tables = "\n".join(f"| {name} | {count:,} |" for name, count in sorted(shown.tables.items()))
-    return (
-        f"# Delete {shown.count:,} profiles of segment `{shown.segment_key}` ({shown.segment_name})\n\n"
-        f"Job `{shown.job_id}`. Sample: {sample}.\n\n| table | rows |\n|---|---|\n{tables}\n\n"
-        "To approve, type the segment's exact name and this count. Message activity is anonymized, not deleted.\n"
-    )
+@flow(name="run-due-deletions", persist_result=False, timeout_seconds=FLOW_TIMEOUT_S["deletion"])
+def run_due_deletions() -> list[dict[str, Any]]:
+    """Carry out the held deletion jobs whose hold is over (`delete-profiles --hold-days`), one after another,
+    through the same stages; a job cancelled meanwhile is not due."""
+    results = []
+    for job_id in d.due_jobs_task():
+        try:
+            d.authorize_due_task(job_id)
+        except SegpipeError as exc:
+            results.append({"job_id": str(job_id), "status": "held", "error": str(exc)})
+            continue
+        run_stages(job_id)
+        results.append(_published(d.result_of(job_id)))
+    return results

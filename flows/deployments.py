@@ -65,6 +65,12 @@ DEPLOYMENTS: tuple[DeploymentSpec, ...] = (
         "flows/delete_profiles.py:delete_segment_profiles",
         "Audited deletion of a segment's profiles; asks for the approval in the UI when not given.",
     ),
+    DeploymentSpec(
+        "run-due-deletions",
+        "flows/delete_profiles.py:run_due_deletions",
+        "Hourly: carry out the held deletion jobs whose hold is over (delete-profiles --hold-days).",
+        cron="30 * * * *",
+    ),
 )
 
 

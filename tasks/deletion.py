@@ -1,32 +1,23 @@
-"""Deletion tasks: one per stage of an audited deletion; a batch task may be retried (a done batch is a no-op)."""
+"""Deletion tasks: one per stage of the plan (`segpipe.deletion.stages.PLAN`), plus the job's bookkeeping.
+
+A stage task may be retried: every stage continues from the job's state (a committed batch is not deleted
+again). Cancelling is a plain function, not a task: Prefect starts no task in a flow run that is cancelling.
+"""
 
 from __future__ import annotations
 
 import uuid
 
-from prefect import task
+from prefect import get_client, task
+from prefect.runtime import flow_run
 
-from segpipe.deletion import (
-    BatchResult,
-    DeletionRequest,
-    DeletionResult,
-    FrozenManifest,
-    Preview,
-    Verification,
-    confirm_deletion,
-    delete_batch,
-    freeze_manifest,
-    pending_batches,
-    plan_deletion,
-    preview,
-    result_of,
-    resume,
-    run_gate,
-    verify,
-)
+from segpipe.deletion import DeletionRequest, DeletionResult, Preview, confirm_deletion, plan_deletion, preview
+from segpipe.deletion import result_of as deletion_result
 from segpipe.deletion.gates import refuse_job
+from segpipe.deletion.jobs import FINAL_STATES, require_job
+from segpipe.deletion.operations import authorize_due, cancel_flow_run_jobs, cancel_job, due_jobs
+from segpipe.deletion.stages import StageContext, StageStep, run_stage, step_of
 from segpipe.errors import GateRefused
-from segpipe.quality import QualityReport
 from tasks import db
 from tasks.policy import db_task
 
@@ -37,9 +28,15 @@ def plan_deletion_task(request: DeletionRequest) -> uuid.UUID:
     return plan_deletion(db.engine(), request).job_id
 
 
-@task(name="freeze-manifest", **db_task("deletion", run_name="freeze manifest of {job_id}"))
-def freeze_manifest_task(job_id: uuid.UUID) -> FrozenManifest:
-    return freeze_manifest(db.engine(), job_id)
+@task(name="next-stage", **db_task("deletion", run_name="next stage of {job_id}"))
+def next_stage_task(job_id: uuid.UUID, ran: list[str]) -> StageStep:
+    return step_of(db.engine(), job_id, ran)
+
+
+@task(name="deletion-stage", **db_task("deletion", run_name="{name} {job_id}"))
+def run_stage_task(job_id: uuid.UUID, name: str) -> None:
+    """One stage of the plan; batches report progress, and a cancelled flow run cancels the job between two."""
+    run_stage(db.engine(), job_id, name, StageContext(progress=CancellingProgress(job_id)))
 
 
 @task(name="preview-deletion", **db_task("deletion", run_name="preview {job_id}"))
@@ -62,33 +59,58 @@ def refuse_task(job_id: uuid.UUID, gate: str, message: str) -> str:
     return message
 
 
-@task(name="deletion-gate", **db_task("deletion", "quality", run_name="quality gate {job_id}"))
-def gate_task(job_id: uuid.UUID) -> QualityReport:
-    return run_gate(db.engine(), job_id)
-
-
-@task(name="pending-batches", **db_task("deletion", run_name="pending batches of {job_id}"))
-def pending_batches_task(job_id: uuid.UUID) -> list[int]:
+@task(name="due-deletions", **db_task("deletion", run_name="held deletions due"))
+def due_jobs_task() -> list[uuid.UUID]:
     with db.engine().begin() as conn:
-        return pending_batches(conn, job_id)
+        return due_jobs(conn)
 
 
-@task(name="delete-batch", **db_task("deletion", run_name="delete batch {batch_no}"))
-def delete_batch_task(job_id: uuid.UUID, batch_no: int) -> BatchResult:
-    return delete_batch(db.engine(), job_id, batch_no)
+@task(name="authorize-due-deletion", **db_task("deletion", run_name="authorize {job_id}"))
+def authorize_due_task(job_id: uuid.UUID) -> None:
+    """A held job's actor must still hold the permissions when it is carried out (audited)."""
+    authorize_due(db.engine(), job_id)
 
 
-@task(name="verify-deletion", **db_task("deletion", run_name="verify {job_id}"))
-def verify_task(job_id: uuid.UUID) -> Verification:
-    return verify(db.engine(), job_id)
+def result_of(job_id: uuid.UUID) -> DeletionResult:
+    """The job as it stands (a plain call: it also runs after the flow run was cancelled)."""
+    return deletion_result(db.engine(), job_id)
 
 
-@task(name="finish-dry-run", **db_task("deletion", run_name="dry run {job_id}"))
-def dry_run_task(job_id: uuid.UUID) -> DeletionResult:
-    """A confirmed dry run: its gate and preview, as the CLI's `--dry-run` does them."""
-    return resume(db.engine(), job_id)
+def cancel(job_id: uuid.UUID, reason: str) -> DeletionResult:
+    """Cancel the job unless it already ended; returns it as it stands."""
+    engine = db.engine()
+    with engine.begin() as conn:
+        finished = require_job(conn, job_id).state in FINAL_STATES
+    return deletion_result(engine, job_id) if finished else cancel_job(engine, job_id, reason)
 
 
-@task(name="deletion-result", **db_task("deletion", run_name="result of {job_id}"))
-def result_task(job_id: uuid.UUID) -> DeletionResult:
-    return result_of(db.engine(), job_id)
+def cancel_flow_run(flow_run_id: str, reason: str) -> None:
+    cancel_flow_run_jobs(db.engine(), flow_run_id, reason)
+
+
+def flow_run_cancelled() -> bool:
+    """Whether this flow run was asked to cancel (Cancelling or Cancelled in the API)."""
+    run_id = flow_run.get_id()
+    if run_id is None:
+        return False
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(uuid.UUID(str(run_id))).state
+    return state is not None and (state.is_cancelling() or state.is_cancelled())
+
+
+class CancellingProgress:
+    """Progress of a stage (the Progress protocol) that cancels the job as soon as its flow run is cancelled,
+    so the next batch is not deleted."""
+
+    def __init__(self, job_id: uuid.UUID) -> None:
+        self.job_id = job_id
+
+    def start(self, total: int | None, description: str = "") -> None:
+        return None
+
+    def advance(self, steps: int = 1, description: str | None = None) -> None:
+        if description and flow_run_cancelled():
+            cancel(self.job_id, "the Prefect flow run was cancelled")
+
+    def finish(self) -> None:
+        return None

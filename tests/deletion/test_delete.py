@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 import segpipe
-from segpipe.deletion.audit import SALT_SETTING, hash_external_id, jobs_with_hash
+from segpipe.deletion.audit import SALT_SETTING, hash_external_id
 from tests.deletion.helpers import delete_args, external_ids, output_json, profile_ids, rows_of, snapshot
 
 GERMANS = external_ids(6)
@@ -125,9 +125,13 @@ def test_audit_is_complete_and_holds_no_personal_data(deleted, world, cli):
     assert hashes == sorted(hash_external_id(salt, x) for x in GERMANS)
     for external_id in GERMANS:
         assert f'"{external_id}"' not in audit_text and f"{external_id}@example.com" not in audit_text
-    with world.connect() as conn:
-        assert job_id in [str(j) for j in jobs_with_hash(conn, hash_external_id(salt, "u01"))]
-        assert jobs_with_hash(conn, hash_external_id(salt, "u07")) == []
+    hit = output_json(cli("deletion", "lookup", "u01", "--json"))
+    assert hit["deleted"] is True and [j["job_id"] for j in hit["jobs"]] == [job_id]
+    assert hit["jobs"][0]["segment_key"] == "de" and hit["jobs"][0]["actor"] == "alice"
+    miss = output_json(cli("deletion", "lookup", "u07", "--json"))
+    assert miss == {"external_id": "u07", "deleted": False, "jobs": []}
+    human = cli("deletion", "lookup", "u01")
+    assert f"deleted by job {job_id}" in human.stdout
     human = cli("deletion", "show", job_id)
     assert "batch 2: 2 profiles" in human.stdout and "quality gate passed" in human.stdout
 

@@ -1,4 +1,4 @@
-"""`segpipe delete-profiles KEY ...` and `segpipe deletion show JOB` (grants: `segpipe.cli.permissions`).
+"""`segpipe delete-profiles KEY ...` (`segpipe deletion ...`: in deletion_jobs.py; grants: `segpipe.cli.permissions`).
 
 A missing `--confirm`, `--expect` or `--actor` is a usage error (exit 2); a confirmation that does not match
 the segment's name, a missing permission, a count mismatch or any failed data-quality check is a refused
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from segpipe.cli import context, groups
+from segpipe.cli import context, deletion_jobs
 from segpipe.cli.output import JsonOption, console, emit, fail, handle_errors
 from segpipe.cli.progress import progress_for
 from segpipe.progress import Progress as ProgressSink
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def register(app: typer.Typer) -> None:
     app.command("delete-profiles")(delete_profiles_command)
-    groups.deletion.command("show")(show_command)
+    deletion_jobs.register(app)
 
 
 def _progress(as_json: bool) -> ProgressSink:
@@ -49,6 +49,12 @@ def delete_profiles_command(
     max_share: float = typer.Option(0.5, "--max-share", help="Refuse above this share of all profiles."),
     tolerance: int = typer.Option(0, "--tolerance", help="Accept a count within ±N of --expect (default exact)."),
     job: str | None = typer.Option(None, "--job", help="Resume this job (after a crash or a kill)."),
+    hold_days: int | None = typer.Option(
+        None,
+        "--hold-days",
+        help="Freeze and gate now, delete after N days unless cancelled (`segpipe deletion run-due` or the "
+        "scheduled run-due-deletions flow carries it out).",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Delete every profile of a segment: audited, gated by Great Expectations, in resumable batches."""
@@ -56,11 +62,12 @@ def delete_profiles_command(
         from segpipe.deletion import DeletionRefused
 
         try:
-            result = _run(key, confirm, expect, actor, dry_run, batch_size, max_share, tolerance, job, as_json)
+            options = (dry_run, batch_size, max_share, tolerance, hold_days)
+            result = _run(key, confirm, expect, actor, options, job, as_json)
         except DeletionRefused as exc:
             _refused(exc, as_json)
-        data = _result_json(result)
-        if result.status in ("completed", "previewed"):
+        data = deletion_jobs.result_json(result)
+        if result.status in ("completed", "previewed", "held"):
             emit(data, as_json, _render_result)
             return
         if not as_json:
@@ -70,37 +77,30 @@ def delete_profiles_command(
 
 
 def _run(
-    key: str,
-    confirm: str,
-    expect: int,
-    actor: str,
-    dry_run: bool,
-    batch_size: int | None,
-    max_share: float,
-    tolerance: int,
-    job: str | None,
-    as_json: bool,
+    key: str, confirm: str, expect: int, actor: str, options: tuple[Any, ...], job: str | None, as_json: bool
 ) -> DeletionResult:
     from segpipe.actors import resolve_actor
     from segpipe.deletion import DeletionRequest, resume, run_deletion
     from segpipe.deletion.jobs import parse_job_id
     from segpipe.errors import InvalidInput
 
-    request = DeletionRequest(key, actor, expect, confirm, dry_run, batch_size, max_share, tolerance)
+    dry_run, batch_size, max_share, tolerance, hold_days = options
+    request = DeletionRequest(key, actor, expect, confirm, dry_run, batch_size, max_share, tolerance, hold_days)
     request.validate()
     engine = context.engine()
     with engine.connect() as conn:
         actor = resolve_actor(conn, actor, "delete-profiles").actor
     if job is None:
         return run_deletion(engine, request, _progress(as_json))
-    if dry_run:
-        raise InvalidInput("a dry run starts a new job; leave out --job", where="--dry-run")
+    if dry_run or hold_days is not None:
+        flag = "--dry-run" if dry_run else "--hold-days"
+        raise InvalidInput("starts a new job; leave out --job", where=flag)
     job_id = parse_job_id(job, where="--job")
     return resume(engine, job_id, _progress(as_json), actor=actor, segment_key=key, confirm=confirm, expected=expect)
 
 
 def _exit_for(status: str) -> int:
-    return 3 if status == "refused" else 1
+    return 3 if status in ("refused", "cancelled") else 1
 
 
 def _refused(exc: DeletionRefused, as_json: bool) -> None:
@@ -116,17 +116,6 @@ def _refused(exc: DeletionRefused, as_json: bool) -> None:
         "details": exc.details,
     }
     fail(str(exc), exc.exit_code, as_json, extra)
-
-
-def _result_json(result: DeletionResult) -> dict[str, Any]:
-    data = result.to_dict()
-    return {
-        "job_id": data.pop("job_id"),
-        "status": data.pop("status"),
-        "matched": data.pop("matched"),
-        "deleted_profiles": data.pop("deleted_profiles"),
-        **data,
-    }
 
 
 def _render_checks(checks: list[dict[str, Any]], title: str) -> None:
@@ -164,7 +153,16 @@ def _render_result(data: dict[str, Any]) -> None:
         _render_tables(preview.get("tables", {}), "rows")
         console.print(f"Sample: {', '.join(preview.get('sample', [])) or '(none)'}", highlight=False, soft_wrap=True)
         _render_checks((data.get("gate") or {}).get("checks", []), title="Data-quality gate (passed)")
+        console.print("Stages a deletion would run:\n" + "\n".join(data.get("plan", [])), highlight=False)
         console.print(f"Nothing was deleted. Job {data['job_id']}.", highlight=False)
+        return
+    if data["status"] == "held":
+        console.print(
+            f"Held: {data['matched']:,} profiles of segment {segment} are frozen and gated; they are deleted from "
+            f"{data['execute_after']} on unless `segpipe deletion cancel {data['job_id']}`.",
+            highlight=False,
+            soft_wrap=True,
+        )
         return
     console.print(
         f"Deleted {data['deleted_profiles']:,} of {data['matched'] or 0:,} profiles of segment {segment} "
@@ -181,41 +179,3 @@ def _render_result(data: dict[str, Any]) -> None:
             highlight=False,
             soft_wrap=True,
         )
-
-
-def show_command(job: str = typer.Argument(..., help="The deletion job id."), as_json: bool = JsonOption) -> None:
-    """Print a deletion job and its audit trail (no personal data: external ids only as salted hashes)."""
-    with handle_errors(as_json):
-        from segpipe.deletion import result_of
-        from segpipe.deletion.audit import audit_rows
-        from segpipe.deletion.jobs import parse_job_id
-
-        job_id = parse_job_id(job)
-        engine = context.engine()
-        data = _result_json(result_of(engine, job_id))
-        with engine.connect() as conn:
-            data["audit"] = [
-                {"id": row.id, "at": row.at, "step": row.step, "detail": row.detail} for row in audit_rows(conn, job_id)
-            ]
-        emit(data, as_json, _render_show)
-
-
-def _render_show(data: dict[str, Any]) -> None:
-    from segpipe.deletion.explain import summarize_audit
-
-    console.print(
-        f"Job {data['job_id']} ({data['status']}): segment '{data['segment_name']}' ({data['segment_key']}), "
-        f"actor {data['actor']}, expected {data['expected']}, matched {data['matched']}, "
-        f"deleted {data['deleted_profiles']:,}, batches {data['batches_done']}/{data['batches'] or 0}"
-        f"{', dry run' if data['dry_run'] else ''}.",
-        highlight=False,
-        soft_wrap=True,
-    )
-    if data.get("manifest_sha256"):
-        console.print(f"Manifest SHA-256: {data['manifest_sha256']}", highlight=False)
-    table = Table("#", "at", "step", "detail", title="Audit")
-    for row in data["audit"]:
-        table.add_row(
-            str(row["id"]), f"{row['at']:%Y-%m-%d %H:%M:%S}", row["step"], summarize_audit(row["step"], row["detail"])
-        )
-    console.print(table)

@@ -30,12 +30,7 @@ def grant_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Grant permissions to an actor (admins only; deny by default); every change is in the grant audit."""
-    with handle_errors(as_json):
-        from segpipe.permissions import grant
-
-        with context.engine().begin() as conn:
-            change = grant(conn, actor, permissions, by)
-        emit(change, as_json, _render_change)
+    _change("grant", actor, permissions, by, as_json)
 
 
 def revoke_command(
@@ -45,11 +40,15 @@ def revoke_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Revoke permissions from an actor (admins only); every change is in the grant audit."""
+    _change("revoke", actor, permissions, by, as_json)
+
+
+def _change(action: str, actor: str, permissions: list[str], by: str | None, as_json: bool) -> None:
     with handle_errors(as_json):
-        from segpipe.permissions import revoke
+        from segpipe.permissions import grant, revoke
 
         with context.engine().begin() as conn:
-            change = revoke(conn, actor, permissions, by)
+            change = (grant if action == "grant" else revoke)(conn, actor, permissions, by)
         emit(change, as_json, _render_change)
 
 

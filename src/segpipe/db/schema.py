@@ -295,6 +295,10 @@ deletion_jobs = sa.Table(
     sa.Column("gate", JSONB),
     sa.Column("activity_baseline", JSONB),
     sa.Column("error", sa.Text),
+    # 0013_deletion_jobs.sql
+    sa.Column("execute_after", TS),
+    sa.Column("flow_run_id", sa.Text),
+    sa.Column("session_role", sa.Text, nullable=False, server_default=sa.text("session_user")),
 )
 
 deletion_manifest = sa.Table(

@@ -1,13 +1,15 @@
-"""Audited bulk profile deletion (issue 7, seeds 000/001): plan → gates → manifest → GX gate → batches → verify.
+"""Audited bulk profile deletion (issue 7, seeds 000/001; docs/deletion.md).
 
-Stage functions, shaped for an orchestrator (one task per stage): `plan_deletion`, `freeze_manifest`,
-`preview`, `confirm_deletion`, `run_gate`, `delete_batch`, `verify`, `resume`; `run_deletion` runs them all.
+`plan_deletion` checks the permission and the confirmation and creates a job; `stages.PLAN` is the one
+sequence the job then runs (freeze the manifest, quality gate, preview or delete in batches, verify), driven by
+`stages.advance` (here: `run_deletion`, `resume`) or one Prefect task per stage; `operations` lists, looks up,
+cancels and carries out held jobs.
 """
 
 from __future__ import annotations
 
 from segpipe.deletion.execute import BatchResult, delete_batch, pending_batches, run_batches
-from segpipe.deletion.gates import DeletionRefused, confirm_deletion, run_gate
+from segpipe.deletion.gates import DeletionRefused, JobCancelled, confirm_deletion, run_gate
 from segpipe.deletion.manifest import FrozenManifest, freeze_manifest
 from segpipe.deletion.plan import DeletionPlan, DeletionRequest, Preview, plan_deletion, preview
 from segpipe.deletion.run import DeletionResult, result_of, resume, run_deletion
@@ -20,6 +22,7 @@ __all__ = [
     "DeletionRequest",
     "DeletionResult",
     "FrozenManifest",
+    "JobCancelled",
     "Preview",
     "Verification",
     "confirm_deletion",

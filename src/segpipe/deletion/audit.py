@@ -81,10 +81,3 @@ def manifest_digest(conn: Connection, job_id: uuid.UUID) -> str:
         digest.update(("" if first else "\n").encode() + "\n".join(chunk).encode())
         first = False
     return digest.hexdigest()
-
-
-def jobs_with_hash(conn: Connection, hashed: str) -> list[uuid.UUID]:
-    """The jobs whose batch audit lists this external-id hash (deleted by them)."""
-    detail = _audit.c.detail["external_id_hashes"]
-    query = sa.select(_audit.c.job_id).where(_audit.c.step == "batch", detail.has_key(hashed)).distinct()
-    return list(conn.execute(query).scalars())

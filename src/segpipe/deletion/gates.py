@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema as t
 from segpipe.deletion import audit, jobs
@@ -39,6 +39,23 @@ class DeletionRefused(GateRefused):
         super().__init__(gate, message, details)
         self.job_id = job_id
         self.matched = matched
+
+
+class JobCancelled(GateRefused):
+    """The job was cancelled (`segpipe deletion cancel` or a cancelled flow run): nothing more is done."""
+
+    def __init__(self, job_id: uuid.UUID) -> None:
+        super().__init__("cancelled", f"deletion job {job_id} was cancelled; nothing more is deleted")
+        self.job_id = job_id
+
+
+def _hold(conn: Connection, job_id: uuid.UUID, days: int) -> None:
+    """Hold a gated job: it is carried out from `execute_after` on (the scheduled flow), unless cancelled."""
+    due = sa.func.clock_timestamp() + sa.func.make_interval(0, 0, 0, days)
+    after = conn.execute(
+        sa.update(_jobs).where(_jobs.c.id == job_id).values(execute_after=due).returning(_jobs.c.execute_after)
+    ).scalar_one()
+    audit.append(conn, job_id, "held", {"hold_days": days, "execute_after": after.isoformat()})
 
 
 def confirmation_error(given: str, segment_name: str) -> str | None:
@@ -166,14 +183,16 @@ def run_gate(engine: Engine, job_id: uuid.UUID) -> QualityReport:
         message = (
             None if passed else "data-quality gate refused: " + "; ".join(describe_failure(c) for c in report.failed)
         )
-        jobs.update_job(
-            conn, job_id, gate=report.to_dict(), state=jobs.GATE_PASSED if passed else jobs.REFUSED, error=message
-        )
         audit.append(
-            conn, job_id, "gate", {"passed": passed, "report": report.to_dict(), "activity_baseline": baseline}
+            conn, job_id, "gate", {"passed": passed, "report": report.to_json(), "activity_baseline": baseline}
         )
+        state = (jobs.GATE_PASSED if job.hold_days is None else jobs.HELD) if passed else jobs.REFUSED
+        if not jobs.move(conn, job_id, (jobs.MANIFEST_FROZEN,), state, gate=report.to_json(), error=message):
+            raise JobCancelled(job_id)
+        if state == jobs.HELD:
+            _hold(conn, job_id, job.hold_days or 0)
     if message is not None:
         raise DeletionRefused(
-            "quality", f"segment '{job.segment_key}': {message}", job_id, report.to_dict(), job.matched
+            "quality", f"segment '{job.segment_key}': {message}", job_id, report.to_json(), job.matched
         )
     return report

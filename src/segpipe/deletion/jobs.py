@@ -16,12 +16,17 @@ from segpipe.errors import InvalidInput, NotFound
 CREATED = "created"
 MANIFEST_FROZEN = "manifest_frozen"
 GATE_PASSED = "gate_passed"
-REFUSED = "refused"
-PREVIEWED = "previewed"
+HELD = "held"
 DELETING = "deleting"
+VERIFYING = "verifying"
 COMPLETED = "completed"
 FAILED = "failed"
-FINAL_STATES = (REFUSED, PREVIEWED, COMPLETED)
+REFUSED = "refused"
+PREVIEWED = "previewed"
+CANCELLED = "cancelled"
+FINAL_STATES = (REFUSED, PREVIEWED, COMPLETED, CANCELLED)
+EXECUTING_STATES = (GATE_PASSED, DELETING, VERIFYING, FAILED)
+"""States in which the job's batches may be deleted (and stragglers swept): the gate has passed."""
 
 _jobs = t.deletion_jobs
 
@@ -51,6 +56,9 @@ class JobRow:
     gate: dict[str, Any] | None
     activity_baseline: dict[str, Any] | None
     error: str | None
+    execute_after: datetime | None
+    flow_run_id: str | None
+    session_role: str
 
     @property
     def tolerance(self) -> int:
@@ -59,6 +67,11 @@ class JobRow:
     @property
     def max_share(self) -> float:
         return float(self.options.get("max_share", 0.5))
+
+    @property
+    def hold_days(self) -> int | None:
+        days = self.options.get("hold_days")
+        return None if days is None else int(days)
 
 
 def parse_job_id(text: str, where: str = "job") -> uuid.UUID:
@@ -93,6 +106,15 @@ def update_job(conn: Connection, job_id: uuid.UUID, **values: Any) -> None:
     if values.get("state") in (*FINAL_STATES, FAILED):
         stamps["finished_at"] = sa.func.clock_timestamp()
     conn.execute(sa.update(_jobs).where(_jobs.c.id == job_id).values(**values, **stamps))
+
+
+def move(conn: Connection, job_id: uuid.UUID, from_states: tuple[str, ...], to_state: str, **values: Any) -> bool:
+    """Set the state only if the job is in one of `from_states` (a cancel in between wins); True if moved."""
+    stamps: dict[str, Any] = {"updated_at": sa.func.clock_timestamp()}
+    if to_state in (*FINAL_STATES, FAILED):
+        stamps["finished_at"] = sa.func.clock_timestamp()
+    query = sa.update(_jobs).where(_jobs.c.id == job_id, _jobs.c.state.in_(from_states))
+    return bool(conn.execute(query.values(state=to_state, **values, **stamps)).rowcount)
 
 
 def add_deleted(conn: Connection, job_id: uuid.UUID, profiles: int) -> None:

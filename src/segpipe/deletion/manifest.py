@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from segpipe.db import schema as t
 from segpipe.db.engine import BULK_SETTINGS, set_local
 from segpipe.deletion import audit, jobs
-from segpipe.deletion.gates import refuse_job, require_state
+from segpipe.deletion.gates import JobCancelled, refuse_job, require_state
 from segpipe.deletion.locks import deletion_locks
 from segpipe.errors import SegpipeError
 from segpipe.quality import warm_up
@@ -109,6 +109,9 @@ def _refresh_and_freeze(
 ) -> FrozenManifest:
     conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
     job = jobs.require_job(conn, job_id, for_update=True)
+    if job.state == jobs.CANCELLED:
+        conn.rollback()
+        raise JobCancelled(job_id)
     segment = require_segment(conn, job.segment_key)
     if job.confirmed_at is not None and segment.name != job.segment_name:
         conn.rollback()

@@ -1,13 +1,10 @@
-"""The deletion plan as data: a request, the stages it will run, and the job that records them.
-
-`plan_deletion` runs steps 1–2 (permission, confirmation) and creates the job; the stages after it
-(refresh, manifest, gate, batches, verify) run in `manifest`, `gates`, `execute` and `verify`.
-"""
+"""A deletion request and the job it creates: `plan_deletion` runs the checks that come before any job
+(permission, confirmation), then records the job; `stages.PLAN` lists what the job runs after that."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,14 +13,13 @@ from sqlalchemy.engine import Connection, Engine
 from segpipe.db import schema as t
 from segpipe.deletion import audit, jobs
 from segpipe.deletion.gates import DeletionRefused, confirmation_error
+from segpipe.deletion.rows import LINKED_TABLES, linked
 from segpipe.deletion.sizing import auto_batch_size
 from segpipe.errors import InvalidInput
 from segpipe.permissions import DELETE_PROFILES, check_actor, missing_permissions
 from segpipe.store.segments import SegmentRow, require_segment
 
 DEFAULT_MAX_SHARE = 0.5
-DELETED_TABLES = ("profiles", "events", "event_ids", "subscriptions", "memberships", "snapshot_members")
-ANONYMIZED_TABLES = ("activity",)
 
 
 @dataclass(frozen=True)
@@ -39,6 +35,10 @@ class DeletionRequest:
     """Profiles per batch; None sizes batches by rows (`sizing.auto_batch_size`) when the job is created."""
     max_share: float = DEFAULT_MAX_SHARE
     tolerance: int = 0
+    hold_days: int | None = None
+    """Hold the gated job this many days before deleting (cancellable meanwhile); None: delete at once."""
+    flow_run_id: str | None = None
+    """The Prefect flow run driving the job (cancelling the run cancels the job)."""
 
     def validate(self) -> None:
         check_actor(self.actor, where="--actor")
@@ -50,88 +50,20 @@ class DeletionRequest:
             raise InvalidInput("the maximum share must be in (0, 1]", where="--max-share")
         if self.tolerance < 0:
             raise InvalidInput("the tolerance cannot be negative", where="--tolerance")
-
-
-@dataclass(frozen=True)
-class PermissionStage:
-    actor: str
-    needs: tuple[str, ...] = DELETE_PROFILES
-
-
-@dataclass(frozen=True)
-class ConfirmationStage:
-    segment_name: str
-    confirmed: bool
-
-
-@dataclass(frozen=True)
-class RefreshStage:
-    segment_key: str
-    """Refreshed now, under the segment's refresh lock (no refresh or edit of it meanwhile)."""
-
-
-@dataclass(frozen=True)
-class FreezeManifestStage:
-    batch_size: int
-
-
-@dataclass(frozen=True)
-class QualityGateStage:
-    expected: int | None
-    tolerance: int
-    max_share: float
-
-
-@dataclass(frozen=True)
-class DeleteBatchesStage:
-    batch_size: int
-    deleted: tuple[str, ...] = DELETED_TABLES
-    anonymized: tuple[str, ...] = ANONYMIZED_TABLES
-
-
-@dataclass(frozen=True)
-class VerifyStage:
-    segment_key: str
-
-
-Stage = (
-    PermissionStage
-    | ConfirmationStage
-    | RefreshStage
-    | FreezeManifestStage
-    | QualityGateStage
-    | DeleteBatchesStage
-    | VerifyStage
-)
+        if self.hold_days is not None and self.hold_days < 0:
+            raise InvalidInput("the hold cannot be negative", where="--hold-days")
+        if self.hold_days is not None and self.dry_run:
+            raise InvalidInput("a dry run deletes nothing, so it cannot be held", where="--hold-days")
 
 
 @dataclass(frozen=True)
 class DeletionPlan:
+    """A created job; what it will do is `stages.explain(job)`, the same stages `stages.advance` runs."""
+
     job_id: uuid.UUID
     request: DeletionRequest
     segment_id: int
     segment_name: str
-    stages: tuple[Stage, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "job_id": str(self.job_id),
-            "segment": {"key": self.request.segment_key, "name": self.segment_name},
-            "stages": [{"stage": type(s).__name__, **asdict(s)} for s in self.stages],
-        }
-
-
-def stages_for(request: DeletionRequest, segment_name: str) -> tuple[Stage, ...]:
-    stages: list[Stage] = [
-        PermissionStage(request.actor),
-        ConfirmationStage(segment_name, request.confirm is not None),
-        RefreshStage(request.segment_key),
-        FreezeManifestStage(request.batch_size),
-        QualityGateStage(request.expected, request.tolerance, request.max_share),
-    ]
-    if not request.dry_run:
-        stages += [DeleteBatchesStage(request.batch_size), VerifyStage(request.segment_key)]
-    return tuple(stages)
 
 
 def plan_deletion(engine: Engine, request: DeletionRequest) -> DeletionPlan:
@@ -155,7 +87,7 @@ def plan_deletion(engine: Engine, request: DeletionRequest) -> DeletionPlan:
         refuse_request(engine, request, segment, "confirmation", error, {})
     with engine.begin() as conn:
         job_id = _create_job(conn, request, segment)
-    return DeletionPlan(job_id, request, segment.id, segment.name, stages_for(request, segment.name))
+    return DeletionPlan(job_id, request, segment.id, segment.name)
 
 
 def _job_values(request: DeletionRequest, segment: SegmentRow | None) -> dict[str, Any]:
@@ -168,7 +100,8 @@ def _job_values(request: DeletionRequest, segment: SegmentRow | None) -> dict[st
         "dry_run": request.dry_run,
         "expected": request.expected,
         "batch_size": request.batch_size,
-        "options": {"max_share": request.max_share, "tolerance": request.tolerance},
+        "options": {"max_share": request.max_share, "tolerance": request.tolerance, "hold_days": request.hold_days},
+        "flow_run_id": request.flow_run_id,
     }
 
 
@@ -182,6 +115,7 @@ def _created_detail(request: DeletionRequest, segment: SegmentRow | None) -> dic
         "batch_size": request.batch_size,
         "max_share": request.max_share,
         "tolerance": request.tolerance,
+        "hold_days": request.hold_days,
     }
 
 
@@ -234,17 +168,11 @@ def preview(engine: Engine, job_id: uuid.UUID, sample_size: int = 10) -> Preview
             sa.select(p.c.external_id).join(m, m.c.profile_id == p.c.id).where(m.c.job_id == job_id).order_by(p.c.id)
         )
         sample = list(conn.execute(sample_query.limit(sample_size)).scalars())
-        counted = [(t.profiles, t.profiles.c.id)] + [
-            (table, table.c.profile_id)
-            for table in (t.events, t.event_ids, t.subscriptions, t.memberships, t.snapshot_members, t.activity)
-        ]
         columns = [
-            sa.select(sa.func.count())
-            .select_from(table)
-            .where(column.in_(in_manifest))
-            .scalar_subquery()
-            .label(table.name)
-            for table, column in counted
+            sa.select(sa.func.count()).select_from(table).where(linked(table).in_(in_manifest)).scalar_subquery()
+            for table in (t.profiles, *(table for table in LINKED_TABLES if table is not t.profiles))
         ]
-        tables = {name: int(n) for name, n in conn.execute(sa.select(*columns)).one()._mapping.items()}
+        counts = conn.execute(sa.select(*columns)).one()
+        names = [t.profiles.name, *(table.name for table in LINKED_TABLES if table is not t.profiles)]
+        tables = {name: int(n) for name, n in zip(names, counts, strict=True)}
     return Preview(job_id, job.segment_key, job.segment_name, int(job.matched or 0), sample, tables)

@@ -1,16 +1,15 @@
-"""A whole deletion in one process (the CLI): plan, then drive the job through its states to the end.
+"""A whole deletion in one process (the CLI): plan, then run the job's stages (`stages.PLAN`) to the end.
 
-`resume(job_id)` drives an existing job from whatever state it was left in: a job killed before its gate is
+`resume(job_id)` runs an existing job on from whatever state it was left in: a job killed before its gate is
 refreshed and frozen again (its lock was gone meanwhile), one killed while deleting continues at its first
-unfinished batch, one whose verification failed is verified again. Orchestrators can call the stage
-functions themselves: `plan_deletion`, `freeze_manifest`, `preview`, `confirm_deletion`, `run_gate`,
-`delete_batch`, `verify`.
+unfinished batch, one whose verification failed is verified again, a held job whose time has come deletes.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,12 +17,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db import schema as t
 from segpipe.deletion import audit, jobs
-from segpipe.deletion.execute import pending_batches, run_batches
-from segpipe.deletion.gates import confirmation_error, refuse_job, run_gate
+from segpipe.deletion.execute import pending_batches
+from segpipe.deletion.gates import confirmation_error, refuse_job
 from segpipe.deletion.locks import deletion_locks
-from segpipe.deletion.manifest import freeze_manifest
-from segpipe.deletion.plan import DeletionRequest, Preview, plan_deletion, preview
-from segpipe.deletion.verify import job_totals, verify
+from segpipe.deletion.plan import DeletionRequest, Preview, plan_deletion
+from segpipe.deletion.stages import StageContext, advance, explain
+from segpipe.deletion.verify import job_totals
 from segpipe.errors import GateRefused, InvalidInput, RefreshInProgress
 from segpipe.permissions import DELETE_PROFILES, missing_permissions
 from segpipe.progress import Progress
@@ -49,10 +48,15 @@ class DeletionResult:
     verification: dict[str, Any] | None
     error: str | None = None
     preview: Preview | None = None
+    execute_after: datetime | None = None
+    """When a held job is carried out (unless cancelled)."""
+    plan: list[str] = field(default_factory=list)
+    """The job's stages in words (`stages.explain`)."""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["job_id"] = str(self.job_id)
+        data["execute_after"] = self.execute_after.isoformat() if self.execute_after else None
         if self.preview is not None:
             data["preview"]["job_id"] = str(self.preview.job_id)
         return data
@@ -61,7 +65,7 @@ class DeletionResult:
 def run_deletion(engine: Engine, request: DeletionRequest, progress: Progress | None = None) -> DeletionResult:
     """Steps 1–7 (1–5 for a dry run) under the job's and the segment's locks; refusals raise (exit 3)."""
     plan = plan_deletion(engine, request)
-    return _run(engine, plan.job_id, progress)
+    return run_job(engine, plan.job_id, progress)
 
 
 def resume(
@@ -75,6 +79,21 @@ def resume(
     expected: int | None = None,
 ) -> DeletionResult:
     """Continue a job where it stopped; the arguments given must agree with the job (the same deletion)."""
+    check_resume(engine, job_id, actor=actor, segment_key=segment_key, confirm=confirm, expected=expected)
+    return run_job(engine, job_id, progress)
+
+
+def check_resume(
+    engine: Engine,
+    job_id: uuid.UUID,
+    *,
+    actor: str | None = None,
+    segment_key: str | None = None,
+    confirm: str | None = None,
+    expected: int | None = None,
+) -> None:
+    """Refuse to continue a job for an actor that lacks the permissions now, or a confirmation that does not
+    match; audited as `resumed` or `resume_refused` (the job itself unchanged)."""
     with engine.begin() as conn:
         job = jobs.require_job(conn, job_id)
         _check_same_job(job, segment_key, expected)
@@ -82,7 +101,6 @@ def resume(
         audit.append(conn, job_id, "resume_refused" if refusal else "resumed", {"actor": actor, "state": job.state})
     if refusal is not None:
         raise refusal
-    return _run(engine, job_id, progress)
 
 
 def _check_same_job(job: jobs.JobRow, segment_key: str | None, expected: int | None) -> None:
@@ -104,50 +122,22 @@ def _resume_refusal(conn: Connection, job: jobs.JobRow, actor: str | None, confi
     return None
 
 
-def _run(engine: Engine, job_id: uuid.UUID, progress: Progress | None) -> DeletionResult:
+def run_job(engine: Engine, job_id: uuid.UUID, progress: Progress | None = None) -> DeletionResult:
+    """Run the job's stages under its and its segment's locks until it is final or waits."""
     with engine.begin() as conn:
         job = jobs.require_job(conn, job_id)
     if job.state in jobs.FINAL_STATES:
         return result_of(engine, job_id)
     try:
         with deletion_locks(engine, job_id, job.segment_key) as locked:
-            shown = _drive(engine, job_id, locked, progress)
+            ctx = StageContext(locked=locked, progress=progress)
+            advance(engine, job_id, ctx)
+            shown = ctx.preview
     except RefreshInProgress as exc:
         if job.state == jobs.CREATED:
             refuse_job(engine, job_id, exc.gate, exc.message)
         raise
     return result_of(engine, job_id, shown)
-
-
-def _drive(engine: Engine, job_id: uuid.UUID, locked: Connection, progress: Progress | None) -> Preview | None:
-    """Advance the job stage by stage until it is final or waits for a confirmation; returns a dry run's preview."""
-    frozen_here = False
-    while True:
-        with engine.begin() as conn:
-            job = jobs.require_job(conn, job_id)
-        if job.state == jobs.CREATED or (job.state == jobs.MANIFEST_FROZEN and not frozen_here):
-            freeze_manifest(engine, job_id, locked=locked)
-            frozen_here = True
-        elif job.state == jobs.MANIFEST_FROZEN:
-            if job.confirmed_at is None:
-                return None
-            run_gate(engine, job_id)
-        elif job.state == jobs.GATE_PASSED and job.dry_run:
-            return _finish_preview(engine, job_id)
-        elif job.state in (jobs.GATE_PASSED, jobs.DELETING, jobs.FAILED):
-            run_batches(engine, job_id, progress)
-            verify(engine, job_id)
-            return None
-        else:
-            return None
-
-
-def _finish_preview(engine: Engine, job_id: uuid.UUID) -> Preview:
-    shown = preview(engine, job_id)
-    with engine.begin() as conn:
-        audit.append(conn, job_id, "previewed", {"count": shown.count, "tables": shown.tables})
-        jobs.update_job(conn, job_id, state=jobs.PREVIEWED)
-    return shown
 
 
 def result_of(engine: Engine, job_id: uuid.UUID, shown: Preview | None = None) -> DeletionResult:
@@ -177,4 +167,6 @@ def result_of(engine: Engine, job_id: uuid.UUID, shown: Preview | None = None) -
         verification=verification,
         error=job.error,
         preview=shown,
+        execute_after=job.execute_after,
+        plan=explain(job),
     )

@@ -21,9 +21,9 @@ from segpipe.db import schema as t
 from segpipe.db.engine import set_local
 from segpipe.deletion import audit, jobs
 from segpipe.deletion.activity import compare_to_baseline
-from segpipe.deletion.execute import batch_ids, pending_batches
+from segpipe.deletion.execute import delete_in_postgres, pending_batches
 from segpipe.deletion.gates import require_state
-from segpipe.deletion.rows import LINKED_TABLES, delete_profile_rows, remaining_in_batches
+from segpipe.deletion.rows import ANONYMIZED_TABLES, DELETED_TABLES, LINKED_TABLES, remaining_in_batches
 from segpipe.errors import InvalidInput
 
 T = TypeVar("T")
@@ -36,7 +36,8 @@ VERIFY_PROFILES = 1_000_000
 # Bitmap probes (see rows.remaining_in_batches): a plain index scan would visit every deleted row's page at
 # random, several times slower; exact bitmaps need work_mem; JIT would only add compile time.
 _PROBE_SETTINGS = {"jit": "off", "enable_indexscan": "off", "enable_indexonlyscan": "off", "work_mem": "64MB"}
-TABLE_ORDER = ("profiles", "events", "event_ids", "subscriptions", "memberships", "snapshot_members", "activity")
+TABLE_ORDER = (t.profiles.name, *(name for name in DELETED_TABLES if name != t.profiles.name), *ANONYMIZED_TABLES)
+_VERIFIABLE = (jobs.GATE_PASSED, jobs.DELETING, jobs.VERIFYING, jobs.FAILED)
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def verify(engine: Engine, job_id: uuid.UUID) -> Verification:
     """Verify a job whose batches are all done; the job ends `completed` (ok) or `failed`."""
     with engine.begin() as conn:
         job = jobs.require_job(conn, job_id)
-        require_state(job, (jobs.GATE_PASSED, jobs.DELETING, jobs.FAILED), "verify")
+        require_state(job, _VERIFIABLE, "verify")
         if pending_batches(conn, job_id):
             raise InvalidInput(f"job {job_id} still has batches to delete; resume it first", where="job")
     remaining = _remaining(engine, job_id)
@@ -121,14 +122,9 @@ def _sweep(engine: Engine, job_id: uuid.UUID, batches: list[int]) -> dict[str, i
     swept = []
     for batch_no in batches:
         with engine.begin() as conn:
-            ids = batch_ids(conn, job_id, batch_no, pending_only=False)
-            counts = delete_profile_rows(conn, ids, audit.audit_salt(conn))
-            if not any(counts.tables.values()):
-                continue
-            detail = {"batch_no": batch_no, "tables": counts.tables, "activity": counts.activity}
-            audit.append(conn, job_id, "sweep", {**detail, "segments": counts.segments})
-            conn.execute(sa.select(t.data_version.next_value()))
-        swept.append(counts.tables)
+            detail = delete_in_postgres(conn, job_id, batch_no, sweep=True)
+        if detail is not None:
+            swept.append({name: int(n) for name, n in detail["tables"].items()})
     return _total(swept)
 
 
@@ -151,12 +147,12 @@ def _record(conn: Any, job: jobs.JobRow, result: Verification) -> None:
     }
     audit.append(conn, job.id, "verified", detail)
     if result.ok:
-        jobs.update_job(conn, job.id, state=jobs.COMPLETED, error=None)
-        audit.append(conn, job.id, "completed", {"deleted_profiles": job_totals(conn, job.id).get("profiles", 0)})
+        if jobs.move(conn, job.id, _VERIFIABLE, jobs.COMPLETED, error=None):
+            audit.append(conn, job.id, "completed", {"deleted_profiles": job_totals(conn, job.id).get("profiles", 0)})
     else:
         message = "verification failed: " + ", ".join(_problems(result))
-        jobs.update_job(conn, job.id, state=jobs.FAILED, error=message)
-        audit.append(conn, job.id, "failed", {"reason": message})
+        if jobs.move(conn, job.id, _VERIFIABLE, jobs.FAILED, error=message):
+            audit.append(conn, job.id, "failed", {"reason": message})
 
 
 def _problems(result: Verification) -> list[str]:

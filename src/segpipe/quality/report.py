@@ -45,14 +45,6 @@ class QualityReport:
     def to_json(self) -> dict[str, Any]:
         return {"success": self.success, "engine": self.engine, "checks": [asdict(c) for c in self.checks]}
 
-    to_dict = to_json
-    """The old name, still called by segpipe.deletion (the deletion lane renames its calls; then this goes)."""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> QualityReport:
-        checks = tuple(CheckResult(**c) for c in data.get("checks", []))
-        return cls(checks, data.get("engine", "great_expectations"))
-
 
 def describe_failure(check: CheckResult) -> str:
     if check.error:
