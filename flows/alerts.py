@@ -48,6 +48,12 @@ ALERTS: tuple[Alert, ...] = (
         "segpipe.segment.*",
         "The classification made a segment inactive or active.",
     ),
+    Alert(
+        "segpipe-deletion",
+        ("segpipe.deletion.started", "segpipe.deletion.completed", "segpipe.deletion.cancelled"),
+        "segpipe.deletion.*",
+        "A profile deletion job started, ended (completed, previewed or held) or was cancelled.",
+    ),
 )
 
 

@@ -6,6 +6,9 @@
   held refresh, campaign status…); payload `gate`, `snapshot_id` (None when no snapshot was written).
 - `segpipe.segment.inactive` / `segpipe.segment.active`: resource `segpipe.segment.<key>`; the classification
   changed the segment's status; payload `old_status`, `status`, `reason`.
+- `segpipe.deletion.started` / `.completed` / `.cancelled`: resource `segpipe.deletion.<job>` (related: the
+  segment, `segpipe.segment.<key>`); a deletion job was planned, ended (`status`: done, dry-run, held…), or was
+  cancelled (flow run cancelled, no approval in time); payload `job_id`, `segment_key`, and counts.
 """
 
 from __future__ import annotations
@@ -48,3 +51,21 @@ def classification_changed(change: Classification) -> None:
         "message": message,
     }
     emit_event(name, resource=_resource("segment", change.key), payload=payload)
+
+
+DELETION = {
+    "started": "segpipe.deletion.started",
+    "completed": "segpipe.deletion.completed",
+    "cancelled": "segpipe.deletion.cancelled",
+}
+
+
+def deletion(kind: str, job_id: object, segment_key: str, message: str, **payload: Any) -> None:
+    """`segpipe.deletion.started|completed|cancelled` with the job (`segpipe.deletion.<job>`) as resource and the
+    segment as related resource."""
+    emit_event(
+        DELETION[kind],
+        resource={"prefect.resource.id": f"segpipe.deletion.{job_id}", "prefect.resource.name": f"deletion {job_id}"},
+        related=[{"prefect.resource.id": f"segpipe.segment.{segment_key}", "prefect.resource.role": "segment"}],
+        payload={"job_id": str(job_id), "segment_key": segment_key, **payload, "message": message},
+    )

@@ -126,3 +126,29 @@ def test_classification_changes_emit_events_and_a_state_message(world, flow_env)
         e["payload"]["message"].startswith(f"segment '{e['resource']['prefect.resource.name']}' is now inactive")
         for e in events
     )
+
+
+def _events(server, name: str, resource: str) -> list[dict]:
+    body = {"filter": {"event": {"name": [name]}, "resource": {"id": [resource]}}}
+    return api(server, "POST", "/events/filter", json=body)["events"]
+
+
+def test_a_deletion_narrates_emits_events_and_refuses_without_traceback(world, cli, flow_env):
+    from flows.delete_profiles import delete_segment_profiles
+
+    refused = delete_segment_profiles(segment_key="fr", actor="nobody-here", dry_run=True, return_state=True)
+    assert refused.is_failed() and "\n" not in refused.message and "Traceback" not in refused.message
+    refused_logs = wait_for(lambda: _logs(flow_env, str(refused.state_details.flow_run_id)), 30, "refusal logs")
+    assert not any("Traceback" in line for line in refused_logs), refused_logs
+    assert cli("grant", "alice", "profiles:view", "profiles:edit").exit_code == 0
+    state = delete_segment_profiles(segment_key="fr", actor="alice", dry_run=True, return_state=True)
+    assert state.is_completed(), state
+    job = state.result()["job_id"]
+    assert state.message == f"deletion job {job} of segment 'fr' previewed: 4 profiles would be deleted (dry run)"
+    resource = f"segpipe.deletion.{job}"
+    started = wait_for(lambda: _events(flow_env, "segpipe.deletion.started", resource), 30, "the started event")
+    ended = wait_for(lambda: _events(flow_env, "segpipe.deletion.completed", resource), 30, "the completed event")
+    assert started[0]["payload"]["dry_run"] is True and ended[0]["payload"]["status"] == "previewed"
+    assert ended[0]["related"][0]["prefect.resource.id"] == "segpipe.segment.fr"
+    lines = wait_for(lambda: _logs(flow_env, str(state.state_details.flow_run_id)), 30, "the deletion's logs")
+    assert any(line.startswith(f"deletion job {job} planned: segment fr, actor alice") for line in lines), lines
