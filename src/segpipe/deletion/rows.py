@@ -26,7 +26,8 @@ class Handling(enum.Enum):
     ANONYMIZE = "anonymize"
     """The rows stay with `profile_id` set to NULL (message activity: campaign statistics must not change)."""
     KEEP = "keep"
-    """The deletion's own record of which profile ids it deletes (ids only, no personal data)."""
+    """Ids only, no personal data: the deletion's own record of which profile ids it deletes, and the incremental
+    refresh's change logs (a deletion is a change the next refresh must see; pruned after it has)."""
 
 
 HANDLING: dict[str, Handling] = {
@@ -38,6 +39,8 @@ HANDLING: dict[str, Handling] = {
     t.snapshot_members.name: Handling.DELETE,
     t.activity.name: Handling.ANONYMIZE,
     t.deletion_manifest.name: Handling.KEEP,
+    t.profile_changes.name: Handling.KEEP,
+    t.member_changes.name: Handling.KEEP,
 }
 """What a deletion does with each table holding rows of a profile (the one list; see the module doc)."""
 
