@@ -220,13 +220,16 @@ def parse_document(raw: RawDocument) -> Candidate:
     if not isinstance(data, dict):
         return Candidate(raw.source, None, None, fault=f"a document must be a mapping, got {_type_name(data)}")
     kind, key = data.get("kind"), data.get("key")
-    candidate = Candidate(raw.source, kind if isinstance(kind, str) else None, key if isinstance(key, str) else None)
+    storable = isinstance(key, str) and "\x00" not in key  # a NUL key is refused below; never looked up
+    candidate = Candidate(raw.source, kind if isinstance(kind, str) else None, key if storable else None)
     if kind is None:
         candidate.refuse(f"missing 'kind' (one of {', '.join(MODELS)})")
     elif not isinstance(kind, str) or kind not in MODELS:
         candidate.refuse(f"unknown kind {kind!r} (expected one of {', '.join(MODELS)})")
     elif (bad := _non_finite(data)) is not None:
         candidate.refuse(f"{bad}: not a finite number")
+    elif (bad := _with_nul(data)) is not None:
+        candidate.refuse(f"{bad}: contains a NUL character (\\u0000), which Postgres text cannot store")
     else:
         try:
             candidate.doc = MODELS[kind].model_validate(_with_defaults(data))  # type: ignore[assignment]
@@ -290,5 +293,19 @@ def _non_finite(value: Any, path: str = "") -> str | None:
     for k, v in items:
         sub = f"{path}[{k}]" if isinstance(k, int) else (f"{path}.{k}" if path else str(k))
         if (found := _non_finite(v, sub)) is not None:
+            return found
+    return None
+
+
+def _with_nul(value: Any, path: str = "") -> str | None:
+    """The path of the first key or string holding a NUL character, which Postgres text and jsonb refuse."""
+    if isinstance(value, str):
+        return (path or "value") if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        sub = f"{path}[{k}]" if isinstance(k, int) else (f"{path}.{k}" if path else str(k))
+        if isinstance(k, str) and "\x00" in k:
+            return sub
+        if (found := _with_nul(v, sub)) is not None:
             return found
     return None

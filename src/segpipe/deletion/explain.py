@@ -9,16 +9,16 @@ from segpipe.deletion.plan import Preview
 
 
 def preview_markdown(shown: Preview, plan: list[str]) -> str:
-    """The approval form's text: what would be deleted, what would be anonymized, a sample to recognise, and
-    the stages the job runs (`stages.explain`)."""
+    """The approval form's text: what would be deleted, what would be anonymized, and the stages the job runs
+    (`stages.explain`). Counts only: the form and its artifact outlive the deletion in Prefect, so they hold no
+    external id (the CLI's `--dry-run` shows a sample on the terminal)."""
     rows = "\n".join(f"| {table} | {count:,} |" for table, count in shown.tables.items() if table != "activity")
-    sample = ", ".join(f"`{x}`" for x in shown.sample) or "(none)"
     return (
         f"### Delete {shown.count:,} profiles of segment '{shown.segment_name}' (`{shown.segment_key}`)\n\n"
         f"Irreversible. Job `{shown.job_id}`.\n\n| table | rows deleted |\n|---|---:|\n{rows}\n\n"
         f"Message activity kept but anonymized: {shown.tables.get('activity', 0):,} rows "
         "(campaign statistics stay the same).\n\n"
-        f"Sample of external ids: {sample}\n\n"
+        "A sample of external ids: `segpipe delete-profiles … --dry-run` on a terminal.\n\n"
         "Stages:\n\n" + "\n".join(plan) + "\n\n"
         "To proceed, type the segment's exact name and the number of profiles shown above."
     )

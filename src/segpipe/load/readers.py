@@ -149,7 +149,7 @@ def _open_parquet(source: Source) -> Any:
     try:
         # Buffered column-chunk reads without pre-buffering: memory is bounded by the row group being read.
         return pq.ParquetFile(source.path, buffer_size=1 << 20, pre_buffer=False)
-    except (pa.ArrowException, ValueError) as exc:
+    except (pa.ArrowException, ValueError, OSError) as exc:
         raise InvalidInput(f"not a readable Parquet file: {exc}", where=source.name) from None
 
 
@@ -193,7 +193,7 @@ def _parquet_rows(source: Source, fields: frozenset[str] | None) -> Iterator[Raw
 def _read_errors() -> tuple[type[Exception], ...]:
     import pyarrow as pa
 
-    return (pa.ArrowException, ValueError, OverflowError)
+    return (pa.ArrowException, ValueError, OverflowError, OSError)
 
 
 def _records(batch: Any, name: str, first: int) -> list[dict[str, Any]]:
