@@ -132,6 +132,12 @@ def _poll(until: Callable[[], bool], what: str, runs: list[Any], logs: list[Path
         time.sleep(1)
 
 
+def _started(worker_log: str, run_id: str) -> bool:
+    """The worker started the run: it submitted it and did not lose the race for it to the other worker."""
+    submitted = f"submitting flow run '{run_id}'" in worker_log
+    return submitted and f"Aborted submission of flow run '{run_id}'" not in worker_log
+
+
 def _run(name: str, **parameters: Any) -> FlowRun:
     """Create a flow run of the deployment and return at once (the workers pick it up)."""
     from prefect.client.schemas.objects import FlowRun
@@ -171,12 +177,8 @@ def test_two_workers_run_refresh_all_and_presend_at_once(workers: list[Path], en
     assert [run.state.type.value for run in done] == ["COMPLETED", "COMPLETED"], [run.state.message for run in done]
     first, second = done
     assert first.start_time < second.end_time and second.start_time < first.end_time
-    # The worker that lost the race for a run logs "Aborted submission"; only the one that started it logs this.
     logs = [log.read_text() for log in workers]
-    started = [
-        [i for i, text in enumerate(logs) if f"Flow run '{run.name}' submitted to infrastructure" in text]
-        for run in done
-    ]
+    started = [[i for i, text in enumerate(logs) if _started(text, str(run.id))] for run in done]
     assert sorted(started) == [[0], [1]], f"runs started by workers {started}"
     with engine.connect() as conn:
         snapshot = conn.execute(
