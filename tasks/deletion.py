@@ -6,6 +6,7 @@ again). Cancelling is a plain function, not a task: Prefect starts no task in a 
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from prefect import get_client, task
@@ -19,13 +20,19 @@ from segpipe.deletion.operations import authorize_due, cancel_flow_run_jobs, can
 from segpipe.deletion.stages import StageContext, StageStep, run_stage, step_of
 from segpipe.errors import GateRefused
 from tasks import db
+from tasks.narration import count, duration, log
 from tasks.policy import db_task
 
 
 @task(name="plan-deletion", **db_task("deletion", run_name="plan deletion from {request.segment_key}"))
 def plan_deletion_task(request: DeletionRequest) -> uuid.UUID:
     """Permission and (when given) confirmation, then the job; a refusal is recorded and raised (exit 3)."""
-    return plan_deletion(db.engine(), request).job_id
+    job_id = plan_deletion(db.engine(), request).job_id
+    confirmed = "confirmed upfront" if request.confirm is not None else "approval asked later"
+    log().info(
+        "deletion job %s planned: segment %s, actor %s, %s", job_id, request.segment_key, request.actor, confirmed
+    )
+    return job_id
 
 
 @task(name="next-stage", **db_task("deletion", run_name="next stage of {job_id}"))
@@ -36,17 +43,29 @@ def next_stage_task(job_id: uuid.UUID, ran: list[str]) -> StageStep:
 @task(name="deletion-stage", **db_task("deletion", run_name="{name} {job_id}"))
 def run_stage_task(job_id: uuid.UUID, name: str) -> None:
     """One stage of the plan; batches report progress, and a cancelled flow run cancels the job between two."""
+    started = time.perf_counter()
     run_stage(db.engine(), job_id, name, StageContext(progress=CancellingProgress(job_id)))
+    log().info("%s of job %s done in %s", name, job_id, duration((time.perf_counter() - started) * 1000))
 
 
 @task(name="preview-deletion", **db_task("deletion", run_name="preview {job_id}"))
 def preview_task(job_id: uuid.UUID) -> Preview:
-    return preview(db.engine(), job_id)
+    shown = preview(db.engine(), job_id)
+    tables = ", ".join(f"{table} {count(n)}" for table, n in sorted(shown.tables.items()))
+    log().info(
+        "preview of job %s: %s profiles of %s; rows per table: %s",
+        job_id,
+        count(shown.count),
+        shown.segment_key,
+        tables or "none",
+    )
+    return shown
 
 
 @task(name="confirm-deletion", **db_task("deletion", run_name="confirm {job_id}"))
 def confirm_task(job_id: uuid.UUID, confirm: str, expected: int) -> None:
     confirm_deletion(db.engine(), job_id, confirm, expected)
+    log().info("deletion job %s approved (%s profiles expected)", job_id, count(expected))
 
 
 @task(name="refuse-deletion", **db_task("deletion", run_name="refuse {job_id}"))
@@ -55,7 +74,8 @@ def refuse_task(job_id: uuid.UUID, gate: str, message: str) -> str:
     try:
         refuse_job(db.engine(), job_id, gate, message)
     except GateRefused as exc:
-        return exc.message
+        message = exc.message
+    log().warning("deletion job %s refused (%s): %s", job_id, gate, message)
     return message
 
 

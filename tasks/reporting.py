@@ -33,6 +33,7 @@ from segpipe.config import Settings
 from segpipe.quality import QualityReport
 from segpipe.refresh.engine import RefreshRunResult, SegmentRefreshResult
 from segpipe.refresh.presend import PresendResult
+from tasks.narration import count, duration, plain, words
 
 SEGMENT_EVENTS = {
     "succeeded": "segpipe.segment.refreshed",
@@ -101,23 +102,33 @@ def segment_event(
             "as_of": as_of.isoformat(),
             "trigger": trigger,
             "rewind": rewind,
+            "message": _event_message(result),
         },
     )
 
 
+def _event_message(result: SegmentRefreshResult) -> str:
+    """One readable line for alerts: `segment 'de' refresh held: would remove 1,200 of 2,459 members …`."""
+    if result.status == "succeeded":
+        return f"segment '{result.key}' refreshed: {count(result.member_count)} members"
+    note = result.error or result.reason
+    return f"segment '{result.key}' refresh {result.status}" + (f": {note}" if note else "")
+
+
 def refresh_rows(segments: Iterable[SegmentRefreshResult]) -> list[dict[str, Any]]:
-    """One row per segment; with a catalog configured, a `catalog` column holds the segment's page."""
+    """One row per segment, numbers formatted for people (`2,459`, `120 ms`); with a catalog configured, a
+    `catalog` column holds the segment's page."""
     linked = catalog_link("segments") is not None
     return [
         {
-            "key": s.key,
+            "segment": s.key,
             "status": s.status,
-            "members": s.member_count,
-            "added": s.added,
-            "removed": s.removed,
             "mode": s.mode or "",
-            "evaluated": s.evaluated,
-            "duration_s": None if s.duration_ms is None else round(s.duration_ms / 1000, 3),
+            "members": count(s.member_count),
+            "added": count(s.added),
+            "removed": count(s.removed),
+            "evaluated": count(s.evaluated),
+            "took": duration(s.duration_ms),
             "note": s.error or s.reason or "",
             **({"catalog": catalog_link("segments", s.key)} if linked else {}),
         }
@@ -139,6 +150,18 @@ def refresh_summary(result: RefreshRunResult, title: str) -> str:
         + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "nothing to refresh")
         + ".",
     ]
+    modes = Counter(s.mode for s in result.segments if s.mode)
+    if modes:
+        lines += ["", "Computed: " + ", ".join(f"{count(n)} {mode}" for mode, n in sorted(modes.items())) + "."]
+    changed = sorted(
+        (s for s in result.segments if (s.added or 0) + (s.removed or 0)),
+        key=lambda s: -((s.added or 0) + (s.removed or 0)),
+    )
+    if changed:
+        lines += ["", "## Changed most", ""] + [
+            f"- `{s.key}`: +{count(s.added or 0)} / -{count(s.removed or 0)} → {count(s.member_count)} members"
+            for s in changed[:5]
+        ]
     failed = [s for s in result.segments if s.status == "failed"]
     if failed:
         lines += ["", "## Failed", ""] + [f"- {_segment_ref(s.key)}: {s.error}" for s in failed]
@@ -158,33 +181,48 @@ def publish_refresh(result: RefreshRunResult, key: str, title: str) -> None:
 
 
 def quality_rows(report: QualityReport) -> list[dict[str, Any]]:
+    """One row per check, in words: `≥ 1` (never `>=`, a Markdown block quote), `0 unexpected of 89 rows`."""
     return [
         {
             "check": c.name,
-            "passed": c.success,
-            "blocking": c.blocking,
-            "expected": c.expected,
-            "observed": str(c.observed) if c.observed is not None else "",
-            "description": c.description,
-            "error": c.error or "",
+            "result": ("passed" if c.success else "FAILED" if c.blocking else "warning")
+            + (f": {c.error}" if c.error else ""),
+            "expected": words(c.expected),
+            "observed": plain(c.observed),
         }
         for c in report.checks
     ]
 
 
+def quality_summary(report: QualityReport, description: str) -> str:
+    failed = ", ".join(f"`{c.name}`" for c in report.failed) or "none"
+    warned = ", ".join(f"`{c.name}`" for c in report.warnings) or "none"
+    verdict = "passed" if report.success else "**refused**"
+    return (
+        f"# Quality checks: {verdict}\n\n{description}: {len(report.checks)} check(s); failed: {failed}; "
+        f"warnings: {warned}.\n\n" + "\n".join(f"- `{c.name}`: {c.description}" for c in report.checks) + "\n"
+    )
+
+
 def publish_quality(report: QualityReport, key: str, description: str) -> None:
     create_table_artifact(quality_rows(report), key=artifact_key(key, "checks"), description=description)
+    create_markdown_artifact(
+        quality_summary(report, description), key=artifact_key(key, "checks-summary"), description=description
+    )
 
 
 def publish_presend(result: PresendResult) -> None:
-    previous = "-" if result.previous_count is None else result.previous_count
+    previous = (
+        f"previous ready snapshot {result.previous_snapshot_id}: {count(result.previous_count)} profiles"
+        if result.previous_snapshot_id
+        else "no previous ready snapshot"
+    )
+    run = f"refresh run {result.refresh_run_id}" if result.refresh_run_id else "as-of evaluation, nothing refreshed"
     markdown = (
         f"# Pre-send snapshot of `{result.campaign}`\n\n"
-        f"Snapshot **{result.snapshot_id}** is `{result.status}`: **{result.count:,}** profiles as of "
-        f"`{result.as_of.isoformat()}` (refresh run {result.refresh_run_id}; previous ready snapshot: "
-        f"{result.previous_snapshot_id or 'none'}, {previous}"
-        " profiles).\n\nRead it: `SELECT profile_id FROM segpipe.snapshot_members WHERE snapshot_id = "
-        f"{result.snapshot_id}`\n"
+        f"Snapshot **{result.snapshot_id}** is `{result.status}`: **{count(result.count)}** profiles as of "
+        f"`{result.as_of.isoformat()}` ({run}; {previous}).\n\nRead it: "
+        f"`SELECT profile_id FROM segpipe.snapshot_members WHERE snapshot_id = {result.snapshot_id}`\n"
     )
     page = catalog_link("campaigns", result.campaign)
     if page:
@@ -196,7 +234,11 @@ def publish_presend(result: PresendResult) -> None:
         SNAPSHOT_READY,
         resource=campaign,
         related=[snapshot],
-        payload={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in result.to_json().items()},
+        payload={
+            **{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in result.to_json().items()},
+            "message": f"campaign '{result.campaign}': snapshot {result.snapshot_id} ready, "
+            f"{count(result.count)} profiles",
+        },
     )
 
 

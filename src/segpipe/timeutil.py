@@ -18,20 +18,26 @@ STRICT_TIME_RE = re.compile(
 _LOOSE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|z|[+-]\d{2}(:?\d{2})?)?$")
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """The repr of an input value for an error line, cut to `limit` characters (a 50 MB field stays one line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def parse_timestamp(text: str) -> datetime:
     """Parse an input timestamp; raises ValueError with a short reason."""
     value = text.strip()
     if not _LOOSE_RE.match(value):
-        raise ValueError(f"not an ISO-8601 date-time: {text!r}")
+        raise ValueError(f"not an ISO-8601 date-time: {shown(text)}")
     if value[-1] in "Zz":
         value = value[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(value)
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
-        raise ValueError(f"not a valid date-time: {text!r}") from None
+        raise ValueError(f"not a valid date-time: {shown(text)}") from None
     except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        raise ValueError(f"out of the representable range in UTC: {text!r}") from None
+        raise ValueError(f"out of the representable range in UTC: {shown(text)}") from None
 
 
 def strict_time(value: object) -> datetime | None:

@@ -38,7 +38,7 @@ def test_refresh_all_skips_inactive_and_reports(world, flow_env):
     by_type = {(a["type"], a["key"]): a for a in artifacts}
     assert by_type[("progress", "refresh-progress")]["data"] == 100.0
     table = by_type[("table", "refresh-segments")]["data"]
-    assert "members" in table and "added" in table and "duration_s" in table
+    assert "members" in table and "added" in table and "took" in table
     assert ("markdown", "refresh-summary") in by_type
     events = wait_for(lambda: _events(flow_env, "segpipe.segment.refreshed", "segpipe.segment.de"), 20, "an event")
     assert events[0]["payload"]["status"] == "succeeded"

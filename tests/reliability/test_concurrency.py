@@ -105,7 +105,7 @@ def test_apply_of_a_changed_definition_during_a_refresh(world):
     for n in range(RACES):
         country = ("FR", "IT", "DE")[n % 3]
         doc.write_text(
-            f"kind: Segment\nkey: de\nname: Germany\nrules: {{attribute: country, op: eq, value: {country}}}\n"
+            f"kind: Segment\nkey: de\nname: Germany\nrules: {{attribute: country, op: eq, value: {country}}}\nguard: {{max_drop: 1}}\n"
         )
         outcomes = _race(world, ["refresh", "--all"], ["apply", str(doc)], _offset(world))
         assert [code for code, _ in outcomes] == [0, 0], (outcomes, _failures(world))
@@ -115,7 +115,9 @@ def test_apply_of_a_changed_definition_during_a_refresh(world):
                 sa.text("SELECT id FROM segpipe.profiles WHERE attributes->>'country' = :c"), {"c": country}
             )
             assert stored_members(conn, "de") == set(expected.scalars())
-    doc.write_text("kind: Segment\nkey: de\nname: Germany\nrules: {attribute: country, op: eq, value: DE}\n")
+    doc.write_text(
+        "kind: Segment\nkey: de\nname: Germany\nrules: {attribute: country, op: eq, value: DE}\nguard: {max_drop: 1}\n"
+    )
     assert world["invoke"]("apply", str(doc)).exit_code == 0
     report("races", case="apply of a changed definition during refresh-all", runs=RACES)
 

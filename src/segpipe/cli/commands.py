@@ -21,6 +21,7 @@ MODULES: tuple[str, ...] = (
     "permissions",
     "presend",
     "serve",
+    "alerts",
     "catalog",
     "quickstart",
 )

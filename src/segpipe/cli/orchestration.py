@@ -53,14 +53,17 @@ def use_prefect(env: Mapping[str, str] | None = None, *, auto_means_prefect: boo
 
 
 def quiet_prefect(env: MutableMapping[str, str] | None = None) -> None:
-    """Prefect logs each flow and task run on the console; a CLI shows its own progress and result instead.
+    """Prefect logs each flow and task run on the console; a CLI shows its own progress and result instead (the
+    run logs still go to the Prefect API).
 
     A temporary local server (no API configured) gets time to start on a busy machine and sends no analytics;
     values the user set win. Its database and files live under segpipe's home (`$SEGPIPE_HOME/prefect`), never
     in the user's own Prefect home, where its runs would later show up in their server.
     """
     env = env if env is not None else os.environ
-    env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # Quiet console, full run logs: the console handler shows warnings only, while INFO lines still reach the API
+    # (each run's Logs tab; docs/orchestration.md, "Logs").
+    env.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not prefect_api_configured(env):

@@ -1,10 +1,11 @@
 """`segpipe presend CAMPAIGN [--as-of TIME] [--allow-empty] [--max-change F]`: the pre-send refresh.
 
 Refreshes the campaign's segments, snapshots its audience (immutable), checks it with Great Expectations and
-prints the snapshot id and count. A refused check → exit 3 (the snapshot stays `refused`); an unknown campaign
-→ exit 2; a sent or cancelled campaign → exit 3 (gate `campaign-status`); a held segment refresh → exit 3 (gate
-`held`). An --as-of earlier than the segments' live state snapshots an as-of evaluation without refreshing
-(docs/refresh.md, "Time only moves forward"). See docs/orchestration.md.
+prints the snapshot id and count, then one line per quality check (`--json`: a `checks` list of name, expected,
+observed, success; also in the error's `details` when refused). A refused check → exit 3 (the snapshot stays
+`refused`); an unknown campaign → exit 2; a sent or cancelled campaign → exit 3 (gate `campaign-status`); a
+held segment refresh → exit 3 (gate `held`). An --as-of earlier than the segments' live state snapshots an as-of
+evaluation without refreshing (docs/refresh.md, "Time only moves forward"). See docs/orchestration.md.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from datetime import datetime
 from typing import Any
 
 import typer
+from rich.console import Console
 
 from segpipe.cli import context, orchestration
-from segpipe.cli.output import JsonOption, console, emit, handle_errors
+from segpipe.cli.output import JsonOption, console, emit, err_console, handle_errors
 from segpipe.cli.progress import progress_for
 from segpipe.cli.refresh import parse_as_of
 from segpipe.defaults import DEFAULT_MAX_CHANGE
+from segpipe.errors import GateRefused
 from segpipe.progress import Progress
 
 
@@ -46,6 +49,21 @@ def run_presend(
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in result.to_json().items()}
 
 
+def _render_checks(checks: list[dict[str, Any]], to: Console) -> None:
+    """One line per quality check: `✓ not_empty: expected ≥ 1, observed 2,459`."""
+    from segpipe.humanize import plain, words
+
+    for check in checks:
+        mark = "ok  " if check["success"] else "FAIL" if check.get("blocking", True) else "warn"
+        error = f" ({check['error']})" if check.get("error") else ""
+        to.print(
+            f"  {mark} {check['name']}: expected {words(str(check['expected']))}, observed "
+            f"{plain(check.get('observed')) or '-'}{error}",
+            highlight=False,
+            markup=False,
+        )
+
+
 def _render(data: dict[str, Any]) -> None:
     previous = (
         f"; previous ready snapshot {data['previous_snapshot_id']}: {data['previous_count']:,}"
@@ -58,6 +76,17 @@ def _render(data: dict[str, Any]) -> None:
         highlight=False,
         markup=False,
     )
+    _render_checks(data.get("checks", []), console)
+
+
+def _with_checks(exc: GateRefused, as_json: bool) -> None:
+    """A refused audience still shows its checks: in the JSON error's `checks`, or as lines on stderr."""
+    report = exc.details.get("report") if isinstance(exc.details, dict) else None
+    if not isinstance(report, dict) or not isinstance(exc.details, dict):
+        return
+    exc.details["checks"] = report.get("checks", [])
+    if not as_json:
+        _render_checks(exc.details["checks"], err_console)
 
 
 def presend_command(
@@ -81,7 +110,11 @@ def presend_command(
     """
     with handle_errors(as_json):
         when = parse_as_of(as_of)
-        data = run_presend(
-            campaign, when, allow_empty=allow_empty, max_change=max_change, progress=progress_for(as_json)
-        )
+        try:
+            data = run_presend(
+                campaign, when, allow_empty=allow_empty, max_change=max_change, progress=progress_for(as_json)
+            )
+        except GateRefused as exc:
+            _with_checks(exc, as_json)
+            raise
         emit(data, as_json, _render)

@@ -20,7 +20,7 @@ from types import FrameType
 import typer
 
 from segpipe.cli import context, orchestration
-from segpipe.cli.output import JsonOption, emit, err_console, handle_errors
+from segpipe.cli.output import JsonOption, console, emit, err_console, handle_errors
 from segpipe.errors import InvalidInput
 
 STARTUP_TIMEOUT_S = 90
@@ -90,23 +90,20 @@ def serve_command(
     """Serve the Prefect deployments (refresh-all, scheduled-refresh, refresh-segments, presend, classify,
     delete-profiles) in this process, schedules included. Starts a local Prefect server when no API is configured.
     Flow runs use SEGPIPE_DATABASE_URL of this process. Also serves the read-only segment catalog
-    (http://127.0.0.1:4300/segments) unless --no-catalog. With --json, one line on stdout says it is serving."""
+    (http://127.0.0.1:4300/segments) unless --no-catalog. Once every deployment exists on the server, one line on
+    stdout says it is serving (with --json: `{"status": "serving", "api_url", "catalog_url", "deployments"}`)."""
     catalog = None if no_catalog else Catalog(catalog_host, catalog_port, show_members)
     with handle_errors(as_json):
         context.engine()
         _interrupt_on_sigterm()
         orchestration.quiet_prefect()
         if orchestration.prefect_api_configured():
-            catalog_url = _start_catalog(catalog)
-            _announce(as_json, os.environ.get("PREFECT_API_URL"), catalog_url)
-            _serve(limit)
+            _serve(limit, as_json, os.environ.get("PREFECT_API_URL"), _start_catalog(catalog))
             return
         with local_prefect_server(host, port) as api_url:
             os.environ["PREFECT_API_URL"] = api_url
             err_console.print(f"Prefect UI: http://{host}:{port}  (API {api_url})", highlight=False)
-            catalog_url = _start_catalog(catalog)
-            _announce(as_json, api_url, catalog_url)
-            _serve(limit)
+            _serve(limit, as_json, api_url, _start_catalog(catalog))
 
 
 @dataclass(frozen=True)
@@ -136,16 +133,25 @@ def _start_catalog(catalog: Catalog | None) -> str | None:
     return url
 
 
-def _announce(as_json: bool, api_url: str | None, catalog_url: str | None) -> None:
-    if as_json:
-        emit({"status": "serving", "api_url": api_url, "catalog_url": catalog_url}, True)
-        sys.stdout.flush()
+def _announce(as_json: bool, api_url: str | None, catalog_url: str | None, deployments: list[str]) -> None:
+    """Called once the server holds every deployment (read back through the Prefect client)."""
+    data = {"status": "serving", "api_url": api_url, "catalog_url": catalog_url, "deployments": deployments}
+    emit(
+        data,
+        as_json,
+        lambda d: console.print(
+            f"serving {len(deployments)} deployment(s) at {api_url}: {', '.join(deployments)}",
+            highlight=False,
+            markup=False,
+        ),
+    )
+    sys.stdout.flush()
 
 
-def _serve(limit: int | None) -> None:
+def _serve(limit: int | None, as_json: bool, api_url: str | None, catalog_url: str | None) -> None:
     from flows.serve import serve_all
 
     try:
-        serve_all(limit)
+        serve_all(limit, lambda names: _announce(as_json, api_url, catalog_url, names))
     except KeyboardInterrupt:
         err_console.print("stopped serving", highlight=False)

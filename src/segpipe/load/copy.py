@@ -85,8 +85,9 @@ def create_temp(conn: Connection, table: sa.Table) -> None:
 def copy_rows(conn: Connection, table: sa.Table, rows: Iterable[tuple[Any, ...]]) -> int:
     """COPY the rows (text format, psycopg's `write_row`) into `table`; returns how many were written.
 
-    An exception raised while producing the rows aborts the COPY and propagates (the transaction is then rolled
-    back by its owner).
+    An exception raised while producing the rows ends the COPY and then propagates (the transaction is rolled
+    back by its owner). The COPY is ended normally rather than failed with the error's text: Postgres refuses a
+    CopyFail message over 10,000 bytes and drops the connection, and a row's error may quote a long value.
     """
     quote = conn.dialect.identifier_preparer
     columns = ", ".join(quote.quote(column.name) for column in table.columns)
@@ -94,10 +95,16 @@ def copy_rows(conn: Connection, table: sa.Table, rows: Iterable[tuple[Any, ...]]
     count = 0
     raw = conn.connection.driver_connection
     assert raw is not None
+    failure: Exception | None = None
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
+        try:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        except Exception as exc:  # noqa: BLE001 - raised again below, once the COPY has ended
+            failure = exc
+    if failure is not None:
+        raise failure
     return count
 
 

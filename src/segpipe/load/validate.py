@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from segpipe.timeutil import parse_timestamp
+from segpipe.timeutil import parse_timestamp, shown
 
 CHANNELS = ("email", "sms", "push")
 STATUSES = ("subscribed", "unsubscribed")
@@ -70,11 +70,6 @@ def type_name(value: object) -> str:
     if isinstance(value, list | tuple):
         return "array"
     return type(value).__name__
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _value(record: Mapping[str, Any], name: str, dialect: Dialect) -> Any:
@@ -139,7 +134,7 @@ def required_text(record: Mapping[str, Any], name: str) -> str:
 def choice(record: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
     value = _required(record, name)
     if not isinstance(value, str) or value not in allowed:
-        raise RowError(f"unknown {name} {_show(value)}: expected one of {', '.join(allowed)}")
+        raise RowError(f"unknown {name} {shown(value)}: expected one of {', '.join(allowed)}")
     return value
 
 

@@ -100,6 +100,7 @@ class PresendResult:
             "previous_snapshot_id": self.previous_snapshot_id,
             "previous_count": self.previous_count,
             "refresh_run_id": self.refresh_run_id,
+            "checks": self.checks.get("checks", []),
         }
 
 
