@@ -33,6 +33,7 @@ ROUND2: list[tuple[tuple[str, ...], set[str], int]] = [
     (("deletion", "lookup"), {"--json"}, 1),
     (("deletion", "cancel"), {"--json"}, 1),
     (("deletion", "show"), {"--json"}, 1),
+    (("alerts", "install"), {"--webhook", "--json"}, 0),
     (("catalog",), {"--host", "--port", "--show-members", "--json"}, 0),
     (("serve",), {"--no-catalog", "--json"}, 0),
 ]
@@ -114,6 +115,7 @@ def test_readme_command_table_agrees_with_help(code: str) -> None:
         "--hold-days",
         "lookup",
         "cancel",
+        "segpipe alerts install",
     ],
 )
 def test_readme_mentions_every_round2_addition(word: str) -> None:
