@@ -82,5 +82,5 @@ def test_a_role_that_may_not_migrate_is_told_what_to_do(server_url, logins, cli)
 
 def test_a_role_in_no_group_is_told_how_to_get_access(logins, cli):
     result = cli("segment", "list", env={"SEGPIPE_DATABASE_URL": logins["nobody"].url})
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output  # a permission refusal (contract §7: a refusal is exit 3)
     assert f'GRANT segpipe_reader TO "{logins["nobody"].name}"' in result.stderr

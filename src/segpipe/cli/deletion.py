@@ -18,6 +18,8 @@ from segpipe.cli.progress import progress_for
 from segpipe.progress import Progress as ProgressSink
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from segpipe.deletion.gates import DeletionRefused
     from segpipe.deletion.run import DeletionResult
 
@@ -89,7 +91,10 @@ def _run(
     request.validate()
     engine = context.engine()
     with engine.connect() as conn:
-        actor = resolve_actor(conn, actor, "delete-profiles").actor
+        resolved = resolve_actor(conn, actor, "delete-profiles")
+        if not resolved.admin:
+            _require_deletion_permissions(conn, resolved.actor)
+    actor = resolved.actor
     if job is None:
         return run_deletion(engine, request, _progress(as_json))
     if dry_run or hold_days is not None:
@@ -97,6 +102,18 @@ def _run(
         raise InvalidInput("starts a new job; leave out --job", where=flag)
     job_id = parse_job_id(job, where="--job")
     return resume(engine, job_id, _progress(as_json), actor=actor, segment_key=key, confirm=confirm, expected=expect)
+
+
+def _require_deletion_permissions(conn: Connection, actor: str) -> None:
+    """A non-admin's deletion: refuse it naming the permissions the actor lacks (exit 3, audited), before Postgres
+    refuses the job tables by name; an admin's refusal is recorded in its job and the deletion audit instead."""
+    from segpipe.actors import record_refusal
+    from segpipe.permissions import DELETE_PROFILES, missing_permissions, require_permissions
+
+    missing = missing_permissions(conn, actor, DELETE_PROFILES)
+    if missing:
+        record_refusal(conn, "permission", "delete-profiles", actor, {"missing": missing})
+        require_permissions(conn, actor, DELETE_PROFILES)
 
 
 def _exit_for(status: str) -> int:

@@ -71,7 +71,8 @@ def _render(data: dict[str, Any]) -> None:
 
 def _status(row: dict[str, Any]) -> str:
     why = row["error"] or (row["reason"] if row["status"] != "succeeded" else None)
-    return row["status"] + (f": {escape(why)}" if why else "")
+    rewind = " (rewind)" if row.get("rewind") else ""
+    return row["status"] + rewind + (f": {escape(why)}" if why else "")
 
 
 def _when(value: Any) -> str:

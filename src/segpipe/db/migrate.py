@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from segpipe.db.engine import driver_connection, xact_lock
-from segpipe.errors import SegpipeError
+from segpipe.errors import GateRefused, SegpipeError
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _applied_for: set[str] = set()
@@ -91,15 +91,16 @@ def migrate(engine: Engine) -> list[int]:
                 done.append(migration.version)
     except (sa.exc.DBAPIError, psycopg.Error) as exc:
         if _sqlstate(exc) == "42501":
-            raise SegpipeError(_why_not_migrated(engine)) from exc
+            raise _why_not_migrated(engine) from exc
         raise
     _apply_grants(engine, grants, force=bool(done))
     _applied_for.add(key)
     return done
 
 
-def _why_not_migrated(engine: Engine) -> str:
-    """The one line for a role that may not migrate: it is in no segpipe group role, or the schema is outdated."""
+def _why_not_migrated(engine: Engine) -> SegpipeError:
+    """The one line for a role that may not migrate: it is in no segpipe group role (a permission refusal, exit 3,
+    like any other privilege Postgres refuses), or the schema is outdated (exit 1: an admin must migrate)."""
     query = sa.text(
         "SELECT session_user, to_regnamespace('segpipe_meta') IS NOT NULL"
         " AND NOT has_schema_privilege('segpipe_meta', 'USAGE')"
@@ -107,11 +108,12 @@ def _why_not_migrated(engine: Engine) -> str:
     with engine.connect() as conn:
         role, outsider = conn.execute(query).one()
     if outsider:
-        return (
+        return GateRefused(
+            "permission",
             f"role '{role}' has no access to segpipe: an admin runs `GRANT segpipe_reader TO \"{role}\";` "
-            "(or segpipe_operator / segpipe_editor / segpipe_admin; docs/security.md)"
+            "(or segpipe_operator / segpipe_editor / segpipe_admin; docs/security.md)",
         )
-    return (
+    return SegpipeError(
         "the database schema needs migrations this role may not apply: run any segpipe command once as an "
         "admin (the schema owner or a superuser; docs/security.md)"
     )

@@ -158,7 +158,8 @@ def definition_changes(conn: Connection, key: str, limit: int | None = None) -> 
 
 
 def refresh_history(conn: Connection, segment_id: int, limit: int | None = None) -> list[dict[str, Any]]:
-    """The segment's refreshes, newest first: run, as_of, trigger, status, counts, duration, mode, flow run."""
+    """The segment's refreshes, newest first: run, as_of, trigger, status, counts, duration, mode, flow run, and
+    whether the run was a rewind (issue 11.5: a rewind is recorded in the run)."""
     r, run = t.segment_refreshes, t.refresh_runs
     query = (
         sa.select(
@@ -173,6 +174,7 @@ def refresh_history(conn: Connection, segment_id: int, limit: int | None = None)
             r.c.mode,
             r.c.evaluated,
             run.c.flow_run_id,
+            run.c.rewind,
             r.c.started_at,
             r.c.finished_at,
             r.c.reason,
