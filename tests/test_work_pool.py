@@ -54,6 +54,10 @@ def _env(server: PrefectServer, db_url: str, home: Path) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "2",
+        # The test reads which worker started which run from the workers' INFO lines; in-process CLI tests of
+        # the same session may have quieted the console in os.environ (segpipe.cli.orchestration.quiet_prefect).
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "INFO",
     }
 
 
