@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from segpipe.cli import commands
@@ -22,6 +24,10 @@ for _name, _group in GROUPS.items():
 
 
 def main() -> None:
+    # SQLAlchemy logs its own clean-up failures (e.g. "Error closing cursor" after Postgres terminated the session)
+    # with a traceback; without a handler Python prints them on stderr. The error itself reaches the user as one
+    # line through the CLI's error handler, so those log records are not shown.
+    logging.getLogger("sqlalchemy").addHandler(logging.NullHandler())
     app()
 
 
