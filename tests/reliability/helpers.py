@@ -33,6 +33,15 @@ def fuzz_examples(reduced: int) -> int:
     return budget(FUZZ_ENV, reduced)
 
 
+def fuzz_settings(reduced: int) -> Any:
+    """Hypothesis settings of a fuzz test: `reduced` examples by default (SEGPIPE_FUZZ_EXAMPLES overrides), no
+    deadline, no example database, and the health checks that large generated files trip switched off."""
+    from hypothesis import HealthCheck, settings
+
+    checks = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
+    return settings(max_examples=fuzz_examples(reduced), deadline=None, suppress_health_check=checks, database=None)
+
+
 def report(section: str, **figures: Any) -> None:
     """Append one line of figures to the run report (benchmarks/reliability.py sets the file)."""
     path = os.environ.get(REPORT_ENV)

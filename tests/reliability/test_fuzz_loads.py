@@ -6,7 +6,7 @@ import itertools
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.reliability.helpers import (
@@ -14,18 +14,14 @@ from tests.reliability.helpers import (
     assert_clean_outcome,
     checksums,
     fuzz_examples,
+    fuzz_settings,
     report,
     run_segpipe,
 )
 from tests.reliability.loadfiles import CORRUPTIONS, FORMATS, KINDS, corrupt, records, render, write
 
 pytestmark = pytest.mark.reliability
-FUZZ = settings(
-    max_examples=fuzz_examples(180),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-    database=None,
-)
+FUZZ = fuzz_settings(180)
 _cases: dict[str, int] = {}
 _watch: dict[int, StateWatch] = {}
 _serial = itertools.count()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.reliability.helpers import (
@@ -17,18 +17,14 @@ from tests.reliability.helpers import (
     assert_clean_outcome,
     checksums,
     fuzz_examples,
+    fuzz_settings,
     report,
     run_segpipe,
 )
 from tests.reliability.strategies import INJECTION, segment_documents
 
 pytestmark = pytest.mark.reliability
-FUZZ = settings(
-    max_examples=fuzz_examples(300),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
-    database=None,
-)
+FUZZ = fuzz_settings(300)
 _cases = {"rules": 0}
 _watch: dict[int, StateWatch] = {}
 
